@@ -1,0 +1,136 @@
+"""The `elfkit` command line: parse, call the library, print. No logic of its own."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from elfkit.errors import ElfkitError
+from elfkit.grid import DEFAULT_SPACING_ANGSTROM
+
+app = typer.Typer(
+    name="elfkit",
+    help="Predict, compute and analyse the electron localization function (ELF) of crystals.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+EXIT_USER_ERROR = 2
+
+
+def user_errors(command):
+    """Turn an ElfkitError into one line on stderr and exit status 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except ElfkitError as exc:
+            typer.echo(f"elfkit: error: {exc}", err=True)
+            raise typer.Exit(EXIT_USER_ERROR) from None
+
+    return wrapper
+
+
+def _grid_shape(atoms, grid: Optional[tuple[int, int, int]], spacing: float) -> tuple[int, int, int]:
+    from elfkit.grid import Grid, check_grid_shape
+
+    if grid is not None and None not in grid:
+        return check_grid_shape(grid)
+    return Grid.for_spacing(atoms.cell.array, spacing).shape
+
+
+@app.command()
+@user_errors
+def info(
+    structure: Annotated[Path, typer.Argument(help="Structure file in any format ASE reads.")],
+    spacing: Annotated[float, typer.Option(help="Grid spacing in Å for the suggested grid.")] = DEFAULT_SPACING_ANGSTROM,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+):
+    """Formula, space group, volume, density, electron count, rs and suggested grid."""
+    from elfkit.io import read_structure
+    from elfkit.structure_info import describe
+
+    summary = describe(read_structure(structure), spacing)
+    if as_json:
+        typer.echo(json.dumps(summary.as_dict(), indent=2))
+        return
+    _print_info(structure, summary)
+
+
+def _print_info(structure: Path, s) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=str(structure), show_header=False)
+    rows = [
+        ("formula", f"{s.formula} ({s.natoms} atoms)"),
+        ("space group", f"{s.space_group} (No. {s.space_group_number})"),
+        ("volume", f"{s.volume_angstrom3:.4f} Å³ ({s.volume_angstrom3 / s.natoms:.4f} Å³/atom)"),
+        ("density", f"{s.density_g_cm3:.4f} g/cm³"),
+        ("electrons", f"{s.electrons_total:g} total, {s.electrons_valence:g} valence"),
+        ("rs (valence)", f"{s.rs_bohr:.4f} bohr"),
+        ("grid", f"{s.grid_shape[0]} x {s.grid_shape[1]} x {s.grid_shape[2]} at spacing <= {s.grid_spacing_angstrom} Å"),
+    ]
+    for key, value in rows:
+        table.add_row(key, value)
+    Console().print(table)
+
+
+@app.command()
+@user_errors
+def sad(
+    structure: Annotated[Path, typer.Argument(help="Structure file in any format ASE reads.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output file; the format follows the name.")],
+    grid: Annotated[
+        Optional[tuple[int, int, int]], typer.Option(help="Grid sizes N1 N2 N3.", show_default=False)
+    ] = None,
+    spacing: Annotated[float, typer.Option(help="Grid spacing in Å when --grid is not given.")] = DEFAULT_SPACING_ANGSTROM,
+    kind: Annotated[str, typer.Option(help="'total' (all electrons) or 'valence'.")] = "total",
+):
+    """Superposition of atomic densities (electrons/Å³) on the unit-cell grid."""
+    from elfkit.io import field_format, read_structure, save_field
+    from elfkit.sad import electron_count, sad_field
+
+    field_format(output)
+    atoms = read_structure(structure)
+    shape = _grid_shape(atoms, grid, spacing)
+    field = sad_field(atoms, shape, kind)
+    save_field(output, field)
+    integral = field.values.sum() * field.grid.voxel_volume
+    typer.echo(
+        f"wrote {output}: SAD ({kind}) on {shape[0]}x{shape[1]}x{shape[2]}, "
+        f"{integral:.4f} of {electron_count(atoms, kind):g} electrons"
+    )
+
+
+@app.command()
+@user_errors
+def convert(
+    source: Annotated[Path, typer.Argument(help="Volumetric file to read.")],
+    target: Annotated[Path, typer.Argument(help="File to write; the format follows the name.")],
+    quantity: Annotated[
+        Optional[str], typer.Option(help="What the values are when the source does not say: elf, density or scalar.")
+    ] = None,
+    structure: Annotated[Optional[Path], typer.Option(help="Structure for a bare .npy source.")] = None,
+):
+    """Convert between ELFCAR, CHGCAR, cube, XSF, .npz and .npy."""
+    from elfkit.io import field_format, read_field, read_structure, save_field
+
+    field_format(target)
+    atoms = read_structure(structure) if structure else None
+    field = read_field(source, quantity=quantity, structure=atoms)
+    save_field(target, field)
+    shape = field.values.shape
+    typer.echo(f"wrote {target}: {field.quantity} on {shape[0]}x{shape[1]}x{shape[2]}")
+
+
+def main() -> None:
+    """Entry point for `python -m elfkit`."""
+    app(prog_name="elfkit")
+
