@@ -59,10 +59,11 @@ def atomic_output(path: str | Path):
 
 
 @contextmanager
-def open_text_output(path: Path):
-    """Open `path` for writing text, gzip-compressed when its name ends in .gz."""
+def atomic_text_output(path: str | Path):
+    """Yield a text handle whose content lands at `path` only when the block succeeds;
+    gzip-compressed when the name of `path` ends in .gz."""
     opener = gzip.open if str(path).lower().endswith(".gz") else open
-    with opener(path, "wt") as handle:
+    with atomic_output(path) as tmp, opener(tmp, "wt") as handle:
         yield handle
 
 

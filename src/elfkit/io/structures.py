@@ -36,6 +36,8 @@ def _ase_read(path: Path, index) -> Atoms:
 
     try:
         atoms = ase.io.read(path, index=index)
+    except KeyError as exc:
+        raise StructureError(f"{path}: unknown element {exc.args[0]!r}") from None
     except Exception as exc:  # ASE raises many types for malformed input
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise StructureError(f"{path}: cannot read a structure ({reason})") from None

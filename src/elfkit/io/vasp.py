@@ -20,7 +20,7 @@ import numpy as np
 
 from elfkit.errors import FieldFormatError
 from elfkit.field import Field
-from elfkit.io._files import atomic_output, base_name, open_text_output, read_text, write_values
+from elfkit.io._files import atomic_text_output, base_name, read_text, write_values
 
 def vasp_quantity(path: str | Path) -> str:
     """'elf' for ELFCAR-named files, 'density' for CHGCAR/CHG/PARCHG-named files."""
@@ -64,13 +64,16 @@ def _read_blocks(text: str, start: int, path) -> list[np.ndarray]:
 
 def _parse_block(text: str, start: int, shape, path) -> np.ndarray:
     count = math.prod(shape)
+    data_start = text.find("\n", start) + 1
+    first_line = text[data_start : text.find("\n", data_start)]
+    per_line = max(1, len(first_line.split()))
+    lines = text[data_start:].split("\n", math.ceil(count / per_line))[: math.ceil(count / per_line)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        flat = np.fromstring(text[start:], dtype=float, sep=" ", count=count)
-    if flat.size < count:
+        flat = np.fromstring(" ".join(lines), dtype=float, sep=" ")
+    if flat.size != count:
         raise FieldFormatError(
-            f"{path}: the data block is truncated or has non-numeric values "
-            f"({flat.size} of {count} values read)"
+            f"{path}: the data block is truncated or malformed ({flat.size} values where {count} belong)"
         )
     return np.ascontiguousarray(flat.reshape(shape[::-1]).T)
 
@@ -81,7 +84,7 @@ def write_vasp_volumetric(path: str | Path, field: Field) -> None:
 
     scale = field.atoms.get_volume() if vasp_quantity(path) == "density" else 1.0
     blocks = [field.values] if field.spin_values is None else [field.values, field.spin_values]
-    with atomic_output(path) as tmp, open_text_output(tmp) as handle:
+    with atomic_text_output(path) as handle:
         write_vasp(handle, field.atoms, direct=True, vasp5=True, sort=False)
         for block in blocks:
             handle.write("\n" + " ".join(f"{n:5d}" for n in block.shape) + "\n")

@@ -17,7 +17,7 @@ from ase import Atoms
 
 from elfkit.errors import FieldFormatError
 from elfkit.field import Field
-from elfkit.io._files import atomic_output, open_text_output, read_text, tagged_quantity, write_values
+from elfkit.io._files import atomic_text_output, read_text, tagged_quantity, write_values
 
 _GRID_START = re.compile(r"^\s*(BEGIN_)?DATAGRID_3D\S*\s*$", re.MULTILINE)
 
@@ -84,7 +84,7 @@ def write_xsf_field(path: str | Path, field: Field) -> None:
     """Write `field` as XSF: crystal, then the datagrid with the periodic boundary repeated."""
     atoms = field.atoms
     padded = np.pad(field.values, [(0, 1)] * 3, mode="wrap")
-    with atomic_output(path) as tmp, open_text_output(tmp) as handle:
+    with atomic_text_output(path) as handle:
         handle.write(f"# elfkit quantity={field.quantity}\nCRYSTAL\nPRIMVEC\n")
         np.savetxt(handle, atoms.cell.array, fmt="%16.10f")
         handle.write(f"PRIMCOORD\n{len(atoms)} 1\n")
