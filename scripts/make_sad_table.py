@@ -1,7 +1,8 @@
 """Make src/elfkit/atomdata/sad_densities.npz, the free-atom densities behind elfkit's SAD.
 
 Solver: GPAW's all-electron atomic DFT code (gpaw.atom.aeatom.AllElectronAtom), PBE,
-scalar-relativistic finite-difference refinement, spin-paired, spherical, with GPAW's
+scalar-relativistic finite-difference refinement, spin-polarised (Hund's rule, summed over spins; spin-paired for the few atoms whose
+polarised refinement does not converge, flagged in the table), spherical, with GPAW's
 ground-state configurations. Core electrons ARE included in the 'total' density; the
 'valence' density leaves out the preceding noble-gas core.
 
@@ -34,17 +35,27 @@ OUT = Path(__file__).resolve().parents[1] / "src/elfkit/atomdata/sad_densities.n
 
 
 def solve_atom(z: int):
-    """All-electron PBE atom: radial grid (bohr), total and noble-gas-core densities (e/bohr³)."""
-    atom = AllElectronAtom(z, xc="PBE", log=io.StringIO())
-    atom.run()
-    atom.refine()
+    """All-electron PBE atom: radial grid (bohr), total and noble-gas-core densities
+    (e/bohr³), core electron count, and whether the atom is spin-polarised."""
+    try:
+        atom, spin_polarised = _converged_atom(z, spinpol=True), True
+    except (AssertionError, RuntimeError):
+        atom, spin_polarised = _converged_atom(z, spinpol=False), False
     core_states = _core_states(z)
     core = np.zeros_like(atom.rgd.r_g)
     for channel in atom.channels:
         for index, occupation in enumerate(channel.f_n):
             if (index + channel.l + 1, channel.l) in core_states:
                 core += occupation * channel.calculate_density(index)
-    return atom.rgd.r_g, atom.n_sg.sum(0), core, sum(2 * (2 * l + 1) for _, l in core_states)
+    core_count = sum(2 * (2 * l + 1) for _, l in core_states)
+    return atom.rgd.r_g, atom.n_sg.sum(0), core, core_count, spin_polarised
+
+
+def _converged_atom(z: int, spinpol: bool) -> AllElectronAtom:
+    atom = AllElectronAtom(z, xc="PBE", spinpol=spinpol, log=io.StringIO())
+    atom.run()
+    atom.refine()
+    return atom
 
 
 def _core_states(z: int) -> set[tuple[int, int]]:
@@ -101,9 +112,10 @@ def choose_rc(r, densities) -> float:
 
 def main() -> None:
     rows = {"total": [], "valence": []}
-    rc_values, valence_counts = [], []
+    rc_values, valence_counts, polarised = [], [], []
     for z in range(1, Z_MAX + 1):
-        r, total, core, core_count = solve_atom(z)
+        r, total, core, core_count, spin_polarised = solve_atom(z)
+        polarised.append(spin_polarised)
         valence = total - core
         mask = r <= OUTPUT_GRID[-1] + 1.0
         r, total, valence = r[mask], total[mask], np.clip(valence[mask], 0.0, None)
@@ -112,7 +124,7 @@ def main() -> None:
             rows[kind].append(CubicSpline(r, smoothed(r, density, rc))(OUTPUT_GRID).clip(0.0))
         rc_values.append(rc)
         valence_counts.append(z - core_count)
-        print(f"Z={z:2d} rc={rc:.2f} bohr valence={z - core_count}", file=sys.stderr)
+        print(f"Z={z:2d} rc={rc:.2f} bohr valence={z - core_count} spin-polarised={spin_polarised}", file=sys.stderr)
     np.savez_compressed(
         OUT,
         z=np.arange(1, Z_MAX + 1),
@@ -121,7 +133,8 @@ def main() -> None:
         valence_e_per_bohr3=np.array(rows["valence"], dtype=np.float32),
         valence_electrons=np.array(valence_counts),
         smoothing_radius_bohr=np.array(rc_values),
-        source=np.array("GPAW aeatom, PBE, scalar-relativistic, spin-paired; scripts/make_sad_table.py"),
+        spin_polarised=np.array(polarised),
+        source=np.array("GPAW aeatom, PBE, scalar-relativistic, spin-polarised spherical atoms; scripts/make_sad_table.py"),
     )
     print(f"wrote {OUT}", file=sys.stderr)
 

@@ -63,6 +63,10 @@ def info(
     _print_info(structure, summary)
 
 
+def _shape(shape) -> str:
+    return " x ".join(str(n) for n in shape)
+
+
 def _print_info(structure: Path, s) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -75,7 +79,8 @@ def _print_info(structure: Path, s) -> None:
         ("density", f"{s.density_g_cm3:.4f} g/cm³"),
         ("electrons", f"{s.electrons_total:g} total, {s.electrons_valence:g} valence"),
         ("rs (valence)", f"{s.rs_bohr:.4f} bohr"),
-        ("grid", f"{s.grid_shape[0]} x {s.grid_shape[1]} x {s.grid_shape[2]} at spacing <= {s.grid_spacing_angstrom} Å"),
+        ("grid", f"{_shape(s.grid_shape)} at spacing <= {s.grid_spacing_angstrom} Å"),
+        ("symmetric grid", _shape(s.grid_shape_symmetric) if s.grid_shape_symmetric else "none nearby"),
     ]
     for key, value in rows:
         table.add_row(key, value)

@@ -10,13 +10,15 @@ from ase.units import _amu
 
 from elfkit.grid import DEFAULT_SPACING_ANGSTROM, Grid
 from elfkit.sad import electron_count
-from elfkit.symmetry import space_group
+from elfkit.errors import SymmetryError
+from elfkit.symmetry import space_group, symmetric_grid_shape
 from elfkit.units import BOHR_IN_ANGSTROM
 
 
 @dataclass(frozen=True)
 class StructureInfo:
-    """Formula, symmetry, volume (Å³), mass density (g/cm³), electrons, rs (bohr), grid."""
+    """Formula, symmetry, volume (Å³), mass density (g/cm³), electrons, rs (bohr), and the
+    grid for the spacing: plain, and the smallest one every symmetry operation maps onto itself."""
 
     formula: str
     natoms: int
@@ -29,6 +31,7 @@ class StructureInfo:
     rs_bohr: float
     grid_spacing_angstrom: float
     grid_shape: tuple[int, int, int]
+    grid_shape_symmetric: tuple[int, int, int] | None
 
     def as_dict(self) -> dict:
         """Plain-JSON form."""
@@ -59,4 +62,12 @@ def describe(atoms: Atoms, spacing: float = DEFAULT_SPACING_ANGSTROM) -> Structu
         rs_bohr=wigner_seitz_radius(volume, valence),
         grid_spacing_angstrom=spacing,
         grid_shape=grid.shape,
+        grid_shape_symmetric=_symmetric_shape(atoms, spacing),
     )
+
+
+def _symmetric_shape(atoms: Atoms, spacing: float) -> tuple[int, int, int] | None:
+    try:
+        return symmetric_grid_shape(atoms, spacing)
+    except SymmetryError:
+        return None

@@ -37,22 +37,31 @@ def _spglib_cell(atoms: Atoms):
     return (atoms.cell.array, atoms.get_scaled_positions(wrap=True), atoms.numbers)
 
 
+def _spglib():
+    """spglib with errors raised as exceptions (its documented modern behaviour)."""
+    import spglib
+    import spglib.error
+
+    spglib.error.OLD_ERROR_HANDLING = False
+    return spglib
+
+
 def space_group(atoms: Atoms, symprec: float = DEFAULT_SYMPREC) -> tuple[str, int]:
     """International symbol and number of the space group of `atoms` (tolerance in Å)."""
-    import spglib
-
-    dataset = spglib.get_symmetry_dataset(_spglib_cell(atoms), symprec=symprec)
-    if dataset is None:
+    spglib = _spglib()
+    try:
+        dataset = spglib.get_symmetry_dataset(_spglib_cell(atoms), symprec=symprec)
+    except spglib.error.SpglibError:
         return "P1", 1
     return str(dataset.international), int(dataset.number)
 
 
 def seitz_operators(atoms: Atoms, symprec: float = DEFAULT_SYMPREC) -> list[SeitzOperator]:
     """All space-group operations of `atoms` in the basis of its own cell (translations in [0, 1))."""
-    import spglib
-
-    symmetry = spglib.get_symmetry(_spglib_cell(atoms), symprec=symprec)
-    if symmetry is None:
+    spglib = _spglib()
+    try:
+        symmetry = spglib.get_symmetry(_spglib_cell(atoms), symprec=symprec)
+    except spglib.error.SpglibError:
         return [SeitzOperator(np.eye(3, dtype=int), np.zeros(3))]
     return [
         SeitzOperator(np.array(r, dtype=int), np.mod(np.array(t, dtype=float), 1.0))
@@ -126,3 +135,29 @@ def symmetrize(values: np.ndarray, atoms: Atoms, symprec: float = DEFAULT_SYMPRE
 def _describe(operator: SeitzOperator) -> str:
     rows = ",".join("".join(f"{v:+d}" for v in row) for row in operator.rotation)
     return f"{{R=[{rows}] | t={np.round(operator.translation, 4).tolist()}}}"
+
+
+def symmetric_grid_shape(atoms: Atoms, spacing: float, symprec: float = DEFAULT_SYMPREC, growth: float = 1.5):
+    """Smallest FFT-friendly grid with spacing <= `spacing` (Å) that every space-group
+    operator of `atoms` maps onto itself; SymmetryError if none exists within `growth`
+    times the plain grid size along each axis."""
+    from itertools import product
+
+    from elfkit.grid import Grid, fft_friendly_size
+
+    operators = seitz_operators(atoms, symprec)
+    base = Grid.for_spacing(atoms.cell.array, spacing).shape
+    candidates = [_friendly_sizes(n, int(n * growth) + 1, fft_friendly_size) for n in base]
+    for shape in sorted(product(*candidates), key=lambda s: (np.prod(s), s)):
+        if not commensurate_operators(operators, shape)[1]:
+            return tuple(int(n) for n in shape)
+    raise SymmetryError(f"no grid up to {growth}x the size {base} is commensurate with every symmetry operation")
+
+
+def _friendly_sizes(low: int, high: int, fft_friendly_size) -> list[int]:
+    sizes, n = [], low
+    while n <= high:
+        n = fft_friendly_size(n)
+        sizes.append(n)
+        n += 1
+    return sizes
