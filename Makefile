@@ -6,7 +6,11 @@ PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c co
 DEMO_STRUCTURE := examples/LaH10_Fm-3m_170GPa.cif
 DEMO_OUT := demo-output
 
-.PHONY: demo test clean
+# Debian packages for the DFT engines: Quantum ESPRESSO, and libxc + OpenBLAS to build GPAW.
+DEBIAN_PACKAGES := quantum-espresso libxc-dev libopenblas-dev
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+.PHONY: demo test clean debian-packages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +24,18 @@ $(VENV)/.dev: $(VENV)/.runtime
 	$(PIP) -e ".[dev]"
 	touch $@
 
+debian-packages:
+	@missing="$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done)"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages: $$missing"; \
+		$(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
+	fi
+
+# GPAW is built serial with Debian's libxc and OpenBLAS (scripts/gpaw_siteconfig.py).
+$(VENV)/.dft: $(VENV)/.runtime | debian-packages
+	GPAW_CONFIG=$(CURDIR)/scripts/gpaw_siteconfig.py CC=g++ $(PIP) -e ".[dft]"
+	touch $@
+
 demo: $(VENV)/.runtime
 	mkdir -p $(DEMO_OUT)
 	$(BIN)/elfkit info $(DEMO_STRUCTURE)
@@ -27,7 +43,7 @@ demo: $(VENV)/.runtime
 	$(BIN)/elfkit sad $(DEMO_STRUCTURE) -o $(DEMO_OUT)/LaH10_sad.xsf
 	@echo "Demo outputs: $(abspath $(DEMO_OUT))/LaH10_sad.cube and LaH10_sad.xsf (open them in VESTA)"
 
-test: $(VENV)/.dev
+test: $(VENV)/.dev $(VENV)/.dft
 	$(BIN)/python -m pytest -n 2 --durations=15
 
 clean:

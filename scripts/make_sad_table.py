@@ -11,7 +11,7 @@ matching n and its first three derivatives at r_c and the charge inside r_c. r_c
 smallest radius (bohr) for which both smoothed densities stay positive and their Fourier
 transforms fall below SMOOTH_TOLERANCE * N beyond the Nyquist wave number of a 0.12 Å grid.
 
-Run:  python scripts/make_sad_table.py   (needs `pip install gpaw`; about a minute)
+Run:  python scripts/make_sad_table.py   (needs the dft extra: `pip install -e ".[dft]"`; about two minutes)
 """
 
 from __future__ import annotations

@@ -135,6 +135,56 @@ def convert(
     typer.echo(f"wrote {target}: {field.quantity} on {shape[0]}x{shape[1]}x{shape[2]}")
 
 
+@app.command()
+@user_errors
+def dft(
+    structure: Annotated[Path, typer.Argument(help="Structure file in any format ASE reads.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="ELF output file; a JSON summary goes beside it.")],
+    engine: Annotated[str, typer.Option(help="qe (Quantum ESPRESSO) or gpaw.")] = "qe",
+    grid: Annotated[
+        Optional[tuple[int, int, int]], typer.Option(help="Grid sizes N1 N2 N3.", show_default=False)
+    ] = None,
+    spacing: Annotated[float, typer.Option(help="Grid spacing in Å when --grid is not given.")] = DEFAULT_SPACING_ANGSTROM,
+    kspacing: Annotated[
+        Optional[float], typer.Option(help="k-point spacing in 1/Å (2π included); Gamma only if not given.")
+    ] = None,
+    cutoff: Annotated[float, typer.Option(help="Plane-wave cutoff of the wave functions, eV.")] = 680.0,
+    smearing: Annotated[float, typer.Option(help="Marzari-Vanderbilt smearing, eV (0: fixed occupations).")] = 0.1,
+    pseudo_dir: Annotated[Optional[Path], typer.Option(help="QE: folder with one <Symbol>.*.UPF per element.")] = None,
+):
+    """Reference ELF from a DFT calculation, on exactly the requested grid."""
+    from elfkit.dft import DFTSettings, compute
+    from elfkit.io import field_format, read_structure, save_field
+    from elfkit.io._files import atomic_text_output
+
+    field_format(output)
+    atoms = read_structure(structure)
+    shape = _grid_shape(atoms, grid, spacing)
+    settings = DFTSettings(
+        engine=engine,
+        cutoff_ev=cutoff,
+        kspacing=kspacing,
+        smearing_ev=smearing,
+        pseudo_dir=str(pseudo_dir) if pseudo_dir else None,
+    )
+    with _status(f"{engine}: SCF and ELF of {atoms.get_chemical_formula()} on {_shape(shape)}"):
+        result = compute(atoms, shape, settings)
+    summary_path = output.with_name(output.name + ".json")
+    with atomic_text_output(summary_path) as handle:
+        handle.write(json.dumps(result.summary(), indent=2) + "\n")
+    save_field(output, result.elf)
+    typer.echo(
+        f"wrote {output} and {summary_path.name}: E = {result.energy_ev:.6f} eV, "
+        f"P = {result.pressure_gpa:.3f} GPa, {result.metadata['wall_seconds']} s"
+    )
+
+
+def _status(message: str):
+    from rich.console import Console
+
+    return Console(stderr=True).status(message)
+
+
 def main() -> None:
     """Entry point for `python -m elfkit`."""
     app(prog_name="elfkit")

@@ -148,6 +148,8 @@ def run_program(program: str, input_path: Path, output_path: Path, cwd: Path) ->
     with open(output_path, "w") as out:
         completed = subprocess.run([program, "-in", str(input_path)], cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=env)
     text = Path(output_path).read_text(errors="replace")
+    if "convergence NOT achieved" in text:
+        raise DFTError(f"SCF did not converge (see {output_path})")
     if completed.returncode != 0:
         raise DFTError(f"{program} failed (exit {completed.returncode}): {_qe_error(text)}")
     return text

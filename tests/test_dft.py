@@ -1,0 +1,114 @@
+"""Tiny real Quantum ESPRESSO and GPAW calculations (no mocks): two H2 molecules in a skewed cell."""
+
+import json
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from ase.io import read
+
+from elfkit.dft import DFTError, DFTSettings, compute, kpoint_mesh
+from elfkit.dft.base import refinement_factor
+from elfkit.io import read_field
+
+from conftest import DATA, EXAMPLES
+
+SHAPE = (10, 10, 12)
+STRUCTURE = DATA / "qe" / "h4_triclinic.pw.out"
+
+
+@pytest.fixture(scope="module")
+def h4():
+    return read(STRUCTURE)
+
+
+@pytest.fixture(scope="module")
+def results(h4, tmp_path_factory):
+    out = {}
+    for engine in ("qe", "gpaw"):
+        scratch = tmp_path_factory.mktemp(engine)
+        out[engine] = (compute(h4, SHAPE, DFTSettings(engine=engine, cutoff_ev=400, smearing_ev=0), scratch), scratch)
+    return out
+
+
+def _elf_at(field, frac):
+    shape = np.array(field.values.shape)
+    return field.values[tuple(np.round(np.mod(frac, 1.0) * shape).astype(int) % shape)]
+
+
+@pytest.mark.parametrize("engine", ["qe", "gpaw"])
+def test_elf_is_on_the_requested_grid_high_at_bonds_and_low_between_molecules(results, h4, engine):
+    result, _ = results[engine]
+    elf = result.elf
+    assert elf.values.shape == SHAPE and elf.quantity == "elf"
+    assert 0.0 <= elf.values.min() and elf.values.max() <= 1.0
+    frac = h4.get_scaled_positions(wrap=False)
+    assert _elf_at(elf, (frac[0] + frac[1]) / 2) > 0.9
+    assert _elf_at(elf, (frac[2] + frac[3]) / 2) > 0.9
+    assert elf.values.min() < 0.2
+    assert result.metadata["dft_grid"] == [3 * n for n in SHAPE]
+
+
+def test_the_two_engines_agree_on_the_elf(results):
+    difference = np.abs(results["qe"][0].elf.values - results["gpaw"][0].elf.values)
+    assert difference.mean() < 0.03
+
+
+def test_qe_pressure_from_the_stress_tensor_matches_pw_x(results):
+    result, scratch = results["qe"]
+    printed_kbar = float(re.search(r"P=\s*(-?[\d.]+)", (scratch / "pw.out").read_text()).group(1))
+    assert result.pressure_gpa == pytest.approx(printed_kbar / 10, abs=0.01)
+    assert np.allclose(result.stress_gpa, result.stress_gpa.T)
+
+
+def test_metadata_names_engine_settings_and_hashes(results):
+    qe, _ = results["qe"]
+    assert qe.metadata["engine_version"].startswith("6.")
+    assert len(qe.metadata["pseudopotentials"]["H"]["sha256"]) == 64
+    assert qe.metadata["settings"]["cutoff_ev"] == 400
+    gpaw, _ = results["gpaw"]
+    assert len(gpaw.metadata["setups"]["H"]["sha256"]) == 64
+
+
+@pytest.mark.parametrize("engine", ["qe", "gpaw"])
+def test_an_scf_that_does_not_converge_is_an_error(h4, engine):
+    with pytest.raises(DFTError, match="did not converge"):
+        compute(h4, SHAPE, DFTSettings(engine=engine, cutoff_ev=300, max_scf_iterations=2, scf_tolerance_ev=1e-10))
+
+
+def test_missing_pseudopotential_is_named():
+    atoms = read(EXAMPLES / "LaH10_Fm-3m_170GPa.cif")
+    with pytest.raises(DFTError, match="no QE pseudopotential for La"):
+        compute(atoms, (8, 8, 8), DFTSettings(engine="qe"))
+
+
+def test_kpoint_mesh_and_grid_refinement_rules():
+    cell = np.diag([2.0, 4.0, 8.0])
+    assert kpoint_mesh(cell, None) == (1, 1, 1)
+    assert kpoint_mesh(cell, 0.5) == (7, 4, 2)
+    assert refinement_factor(cell, (40, 80, 160), 300.0) == 1
+    assert refinement_factor(cell, (10, 20, 40), 300.0) == 2
+
+
+def test_cli_writes_elf_and_summary(tmp_path):
+    out = tmp_path / "ELFCAR"
+    result = subprocess.run(
+        [sys.executable, "-m", "elfkit", "dft", str(STRUCTURE), "--grid", "10", "10", "12", "--cutoff", "300",
+         "--smearing", "0", "-o", str(out)],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "ELFCAR.json").read_text())
+    assert summary["engine"] == "qe" and summary["grid"] == [10, 10, 12]
+    assert read_field(out).values.shape == (10, 10, 12)
+
+
+def test_cli_bad_engine_exits_2_without_files(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "elfkit", "dft", str(STRUCTURE), "--engine", "vasp", "-o", str(tmp_path / "x.cube")],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 2 and "unknown DFT engine" in result.stderr
+    assert list(tmp_path.iterdir()) == []
