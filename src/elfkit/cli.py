@@ -185,6 +185,66 @@ def _status(message: str):
     return Console(stderr=True).status(message)
 
 
+data_app = typer.Typer(help="Reference datasets: generate, list, validate.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("generate")
+@user_errors
+def data_generate(
+    spec: Annotated[Path, typer.Argument(help="Dataset spec (YAML).")],
+    scheduler: Annotated[
+        Optional[str], typer.Option(help="Address of an existing Dask scheduler (e.g. tcp://host:8786).")
+    ] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Local workers (default: one per core).")] = None,
+    scratch: Annotated[Optional[Path], typer.Option(help="Folder for DFT scratch files (default: system temp).")] = None,
+):
+    """Generate or continue a dataset; finished items are kept, so a rerun resumes."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from elfkit.data.runner import generate
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns) as progress:
+        task = progress.add_task(f"items of {spec.name}", total=None)
+
+        def update(done: int, total: int, failed: int) -> None:
+            progress.update(task, completed=done, total=total, description=f"items ({failed} failed)")
+
+        report = generate(spec, scheduler=scheduler, workers=workers, scratch=str(scratch) if scratch else None, on_progress=update)
+    typer.echo(
+        f"{report.folder}: {report.done} items done now, {report.skipped} already done, "
+        f"{report.failed} failed (see failures.jsonl), {report.total} in the spec"
+    )
+
+
+@data_app.command("list")
+@user_errors
+def data_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False):
+    """Every dataset with its count, splits and pressure coverage."""
+    from elfkit.data import list_datasets
+
+    rows = list_datasets()
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("name", "kind", "count", "groups", "train/val/test", "pressure (GPa)", "temperature (K)", "engine")
+    for r in rows:
+        table.add_row(
+            r["name"], str(r["kind"]), str(r["count"]), str(r["groups"]),
+            "/".join(str(r["splits"][s]) for s in ("train", "val", "test")),
+            _range(r["pressure_gpa"]), _range(r["temperature_k"]), str(r["engine"]),
+        )
+    Console().print(table)
+
+
+def _range(pair) -> str:
+    return "-" if pair is None else f"{pair[0]:.0f} to {pair[1]:.0f}"
+
+
 def main() -> None:
     """Entry point for `python -m elfkit`."""
     app(prog_name="elfkit")

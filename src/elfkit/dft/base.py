@@ -89,10 +89,24 @@ def kpoint_mesh(cell: np.ndarray, kspacing: float | None) -> tuple[int, int, int
 def refinement_factor(cell: np.ndarray, shape, cutoff_ev: float) -> int:
     """Smallest integer m such that a grid m*shape holds the density's plane-wave sphere
     (|G| <= 2 sqrt(2 E_cut), atomic units); the ELF is then taken at every m-th point."""
-    g_density = 2 * math.sqrt(2 * cutoff_ev / HARTREE_IN_EV) / BOHR_IN_ANGSTROM
-    lengths = np.linalg.norm(np.asarray(cell, dtype=float), axis=1)
-    needed = g_density * lengths / math.pi + 1
+    needed = _points_for_density_sphere(cell, cutoff_ev)
     return max(1, max(math.ceil(n / s) for n, s in zip(needed, shape)))
+
+
+def dft_grid_shape(cell: np.ndarray, spacing: float, cutoff_ev: float) -> tuple[int, int, int]:
+    """FFT-friendly grid with spacing <= `spacing` (Å) that also holds the density's
+    plane-wave sphere for `cutoff_ev`, so a DFT run needs no refinement (m = 1)."""
+    from elfkit.grid import fft_friendly_size
+
+    lengths = np.linalg.norm(np.asarray(cell, dtype=float), axis=1)
+    needed = _points_for_density_sphere(cell, cutoff_ev)
+    return tuple(fft_friendly_size(max(math.ceil(l / spacing - 1e-9), math.ceil(n))) for l, n in zip(lengths, needed))
+
+
+def _points_for_density_sphere(cell: np.ndarray, cutoff_ev: float) -> np.ndarray:
+    """Points per lattice vector needed to hold |G| <= 2 sqrt(2 E_cut) (atomic units)."""
+    g_density = 2 * math.sqrt(2 * cutoff_ev / HARTREE_IN_EV) / BOHR_IN_ANGSTROM
+    return g_density * np.linalg.norm(np.asarray(cell, dtype=float), axis=1) / math.pi + 1
 
 
 def pressure_from_stress(stress_gpa: np.ndarray) -> float:

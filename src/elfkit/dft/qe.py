@@ -55,7 +55,7 @@ def scratch_folder(scratch):
     """The given folder (created if needed), or a temporary one removed afterwards."""
     if scratch is not None:
         Path(scratch).mkdir(parents=True, exist_ok=True)
-        yield Path(scratch)
+        yield Path(scratch).resolve()
         return
     with tempfile.TemporaryDirectory(prefix="elfkit-qe-") as tmp:
         yield Path(tmp)

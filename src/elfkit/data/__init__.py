@@ -1,0 +1,74 @@
+"""Reference datasets: specs, resumable generation, sharded storage, streaming access.
+
+    import elfkit.data
+    for sample in elfkit.data.open("hydrogen-fluid", split="train"):
+        sample.atoms, sample.elf, sample.pressure_gpa
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from elfkit.data.store import DatasetError, Sample, data_root, iter_samples, load_manifest
+
+__all__ = ["open", "list_datasets", "Dataset", "Sample", "DatasetError", "data_root"]
+
+
+class Dataset:
+    """A dataset folder; iterating streams Samples one shard at a time."""
+
+    def __init__(self, folder: Path, split: str | None = None):
+        self.folder = Path(folder)
+        self.split = split
+        self.manifest = load_manifest(self.folder)
+
+    @property
+    def name(self) -> str:
+        """Dataset name."""
+        return self.manifest["name"]
+
+    def rows(self) -> list[dict]:
+        """Manifest rows of the selected split."""
+        return [r for r in self.manifest["samples"] if self.split is None or r["split"] == self.split]
+
+    def __len__(self) -> int:
+        return len(self.rows())
+
+    def __iter__(self) -> Iterator[Sample]:
+        return iter_samples(self.folder, self.split)
+
+
+def open(name: str, split: str | None = None, root: Path | None = None) -> Dataset:  # noqa: A001
+    """Open a dataset by name (under $ELFKIT_DATA_DIR or the checkout's datasets/)."""
+    if split not in (None, "train", "val", "test"):
+        raise DatasetError(f"unknown split {split!r}; use train, val or test")
+    return Dataset((root or data_root()) / name, split)
+
+
+def summary(dataset: Dataset) -> dict:
+    """Name, count, split counts, pressure (GPa) and temperature (K) ranges of a dataset."""
+    rows = dataset.rows()
+    pressures = [r["pressure_gpa"] for r in rows if r.get("pressure_gpa") is not None]
+    temperatures = [r["temperature_k"] for r in rows if r.get("temperature_k") is not None]
+    return {
+        "name": dataset.name,
+        "kind": dataset.manifest.get("kind"),
+        "count": len(rows),
+        "groups": len({r["group"] for r in rows}),
+        "splits": {s: sum(r["split"] == s for r in rows) for s in ("train", "val", "test")},
+        "pressure_gpa": [min(pressures), max(pressures)] if pressures else None,
+        "temperature_k": [min(temperatures), max(temperatures)] if temperatures else None,
+        "engine": dataset.manifest.get("labels", {}).get("engine"),
+    }
+
+
+def list_datasets(root: Path | None = None) -> list[dict]:
+    """Summary of every dataset folder under the data root."""
+    root = root or data_root()
+    if not root.is_dir():
+        return []
+    folders = sorted(p for p in root.iterdir() if (p / "manifest.json").is_file())
+    return [summary(Dataset(p)) for p in folders]
+
+

@@ -1,0 +1,143 @@
+"""The dataset pipeline for real: QE MD + labels on tiny hydrogen cells, a local Dask cluster,
+resuming, kill -9, failures, streaming."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import yaml
+
+import elfkit.data
+from elfkit.data.runner import generate
+from elfkit.data.spec import load_spec, work_items
+from elfkit.data.store import DatasetError, decode_elf, encode_elf, read_index
+
+TINY = {
+    "name": "tiny",
+    "kind": "hydrogen-md",
+    "labels": {"engine": "qe", "cutoff_ev": 300.0, "smearing_ev": 0.1},
+    "grid_spacing_angstrom": 0.12,
+    "md": {"cutoff_ev": 250.0, "timestep_fs": 0.48, "thermostat_collision_steps": 5},
+    "trajectories": [
+        {"natoms": 8, "rs_bohr": [1.5], "temperature_k": [1500], "start": ["molecular", "atomic"],
+         "equilibration_fs": 1.0, "snapshots": 2, "interval_fs": 1.0}
+    ],
+}
+
+
+def write_spec(path, **changes):
+    spec = json.loads(json.dumps(TINY))
+    for key, value in changes.items():
+        spec["trajectories"][0][key] = value
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    spec = write_spec(root / "tiny.yaml")
+    first = generate(spec, workers=2, root=root)
+    second = generate(spec, workers=2, root=root)
+    return root, first, second
+
+
+def test_local_dask_run_makes_every_item_and_a_rerun_skips_them(generated):
+    root, first, second = generated
+    assert (first.total, first.done, first.failed) == (2, 2, 0)
+    assert (second.done, second.skipped) == (0, 2)
+    manifest = json.loads((root / "tiny" / "manifest.json").read_text())
+    assert manifest["count"] == 4
+    assert not list((root / "tiny" / "items").iterdir())
+
+
+def test_splits_follow_trajectories_never_snapshots(generated):
+    root, _, _ = generated
+    rows = json.loads((root / "tiny" / "manifest.json").read_text())["samples"]
+    by_group = {}
+    for row in rows:
+        by_group.setdefault(row["group"], set()).add(row["split"])
+    assert len(by_group) == 2 and all(len(splits) == 1 for splits in by_group.values())
+
+
+def test_open_streams_labelled_samples(generated):
+    root, _, _ = generated
+    dataset = elfkit.data.open("tiny", root=root)
+    samples = list(dataset)
+    assert len(samples) == len(dataset) == 4
+    for sample in samples:
+        assert np.all(np.linalg.norm(sample.atoms.cell.array, axis=1) / sample.elf.shape <= 0.12 + 1e-9)
+        assert 0.0 <= sample.elf.min() and sample.elf.max() <= 1.0 and sample.elf.std() > 0.05
+        assert sample.temperature_k == 1500.0 and sample.pressure_gpa > 0
+        assert sample.metadata["engine"] == "qe"
+    summary = elfkit.data.list_datasets(root)[0]
+    assert summary["count"] == 4 and sum(summary["splits"].values()) == 4
+    assert summary["pressure_gpa"][0] <= summary["pressure_gpa"][1]
+
+
+def test_a_failed_item_is_logged_and_the_run_goes_on(tmp_path):
+    spec = write_spec(tmp_path / "odd.yaml", natoms=7, snapshots=1)
+    report = generate(spec, workers=1, root=tmp_path)
+    assert (report.done, report.failed) == (1, 1)
+    failure = json.loads((tmp_path / "tiny" / "failures.jsonl").read_text().splitlines()[0])
+    assert "even number of atoms" in failure["reason"]
+
+
+def test_kill_minus_9_loses_only_items_in_flight(tmp_path):
+    spec = write_spec(tmp_path / "four.yaml", seeds=[1, 2], snapshots=1)
+    env = {**os.environ, "ELFKIT_DATA_DIR": str(tmp_path)}
+    command = [sys.executable, "-m", "elfkit", "data", "generate", str(spec), "--workers", "1"]
+    process = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    manifest = tmp_path / "tiny" / "manifest.json"
+    deadline = time.time() + 120
+    while time.time() < deadline and not manifest.exists():
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert manifest.exists(), "no item finished before the kill"
+    for archive in (tmp_path / "tiny").rglob("*.npz"):
+        read_index(archive)
+    done_before = json.loads(manifest.read_text())["count"]
+    assert done_before >= 1
+    finished = subprocess.run(command, env=env, capture_output=True, text=True)
+    assert finished.returncode == 0, finished.stderr
+    rows = json.loads(manifest.read_text())["samples"]
+    assert len(rows) == 4 and len({r["key"] for r in rows}) == 4
+
+
+def test_elf_codec_keeps_values_to_twelve_bits():
+    elf = np.random.default_rng(0).random((9, 10, 11))
+    assert np.abs(decode_elf(encode_elf(elf), elf.shape) - elf).max() <= 0.5 / 4095 + 1e-7
+
+
+def test_bad_specs_are_one_line_errors(tmp_path):
+    (tmp_path / "bad.yaml").write_text("name: x\nkind: hydrogen-md\ntrajectories: [{natoms: 8}]\n")
+    with pytest.raises(DatasetError, match="invalid spec at trajectories.0"):
+        load_spec(tmp_path / "bad.yaml")
+    (tmp_path / "broken.yaml").write_text("name: [unclosed\n")
+    with pytest.raises(DatasetError, match="not valid YAML"):
+        load_spec(tmp_path / "broken.yaml")
+
+
+def test_work_item_keys_are_stable_and_depend_on_settings(tmp_path):
+    a = work_items(load_spec(write_spec(tmp_path / "a.yaml")))
+    b = work_items(load_spec(write_spec(tmp_path / "b.yaml")))
+    assert [i["key"] for i in a] == [i["key"] for i in b]
+    changed = json.loads(json.dumps(TINY))
+    changed["labels"]["cutoff_ev"] = 400.0
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(changed))
+    assert not {i["key"] for i in a} & {i["key"] for i in work_items(load_spec(tmp_path / "c.yaml"))}
+
+
+def test_data_list_json_has_the_documented_keys(generated):
+    root, _, _ = generated
+    env = {**os.environ, "ELFKIT_DATA_DIR": str(root)}
+    result = subprocess.run([sys.executable, "-m", "elfkit", "data", "list", "--json"], env=env, capture_output=True, text=True)
+    rows = json.loads(result.stdout)
+    assert {"name", "count", "splits", "pressure_gpa"} <= set(rows[0])
+    assert set(rows[0]["splits"]) == {"train", "val", "test"}
