@@ -21,7 +21,7 @@ from elfkit.data.hydrogen import random_atomic_hydrogen
 from elfkit.dft import DFTSettings, compute
 from elfkit.dft.base import dft_grid_shape
 
-CUTOFFS_EV = (408.0, 544.0, 680.0, 816.0, 1088.0)
+CUTOFFS_EV = (476.0, 544.0, 680.0, 816.0, 1088.0)
 
 
 def compare(a: np.ndarray, b: np.ndarray) -> dict:
@@ -62,7 +62,7 @@ def cutoff_series(atoms, chosen_ev: float) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--chosen-cutoff", type=float, default=816.0)
+    parser.add_argument("--chosen-cutoff", type=float, default=680.0)
     args = parser.parse_args()
     report = {}
     for rs in (1.25, 1.75):

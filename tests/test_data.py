@@ -141,3 +141,15 @@ def test_data_list_json_has_the_documented_keys(generated):
     rows = json.loads(result.stdout)
     assert {"name", "count", "splits", "pressure_gpa"} <= set(rows[0])
     assert set(rows[0]["splits"]) == {"train", "val", "test"}
+
+
+def test_validate_checks_the_dataset_and_recomputes_with_gpaw(generated):
+    from elfkit.data.validate import validate
+
+    root, _, _ = generated
+    report = validate(elfkit.data.open("tiny", root=root), recompute=1)
+    assert report["duplicates"]["ok"] and report["elf_range"]["ok"] and report["not_converged"]["ok"]
+    assert report["electrons"]["ok"]
+    (row,) = report["cross_engine"]["samples"]
+    assert row["engine"] == "gpaw" and row["elf_mae"] < 0.05
+    assert (root / "tiny" / "validation.json").is_file()

@@ -220,13 +220,19 @@ def data_generate(
 
 @data_app.command("list")
 @user_errors
-def data_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False):
+def data_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the README's Markdown table.")] = False,
+):
     """Every dataset with its count, splits and pressure coverage."""
     from elfkit.data import list_datasets
 
     rows = list_datasets()
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
+        return
+    if markdown:
+        typer.echo(_markdown_table(rows))
         return
     from rich.console import Console
     from rich.table import Table
@@ -239,6 +245,51 @@ def data_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON."
             _range(r["pressure_gpa"]), _range(r["temperature_k"]), str(r["engine"]),
         )
     Console().print(table)
+
+
+@data_app.command("validate")
+@user_errors
+def data_validate(
+    name: Annotated[str, typer.Argument(help="Dataset name.")],
+    recompute: Annotated[int, typer.Option(help="Random samples to recompute with the other DFT engine.")] = 1,
+    seed: Annotated[int, typer.Option(help="Seed for choosing them.")] = 0,
+):
+    """Check ELF values, electron counts, convergence, duplicates, and cross-engine agreement."""
+    import elfkit.data
+    from elfkit.data.validate import validate
+
+    dataset = elfkit.data.open(name)
+    with _status(f"validating {name} ({len(dataset)} samples, {recompute} recomputed)"):
+        report = validate(dataset, recompute=recompute, seed=seed)
+    for check, value in report.items():
+        if isinstance(value, dict):
+            typer.echo(f"{'ok  ' if value['ok'] else 'FAIL'} {check}")
+    for row in report["cross_engine"]["samples"]:
+        typer.echo(f"     {row['key']}: {row['engine']} ELF MAE {row['elf_mae']:.4f}, max {row['elf_max']:.3f}")
+    typer.echo(f"report: {dataset.folder / 'validation.json'}")
+    if not report["ok"]:
+        raise typer.Exit(1)
+
+
+def _markdown_table(rows: list[dict]) -> str:
+    lines = [
+        "| dataset | samples (groups) | train/val/test | pressure (GPa) | temperature (K) | labels | QE-GPAW ELF MAE |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        labels = r["labels"] or {}
+        setting = (
+            f"{labels.get('engine')} PBE, {labels.get('cutoff_ev'):g} eV, "
+            f"k-spacing {labels.get('kspacing') or 'Gamma'}, MV {labels.get('smearing_ev'):g} eV, "
+            f"grid <= {r['grid_spacing_angstrom']} Å"
+        )
+        mae = "-" if r["cross_engine_elf_mae"] is None else f"{r['cross_engine_elf_mae']:.4f}"
+        lines.append(
+            f"| {r['name']} | {r['count']} ({r['groups']}) | "
+            f"{'/'.join(str(r['splits'][s]) for s in ('train', 'val', 'test'))} | {_range(r['pressure_gpa'])} | "
+            f"{_range(r['temperature_k'])} | {setting} | {mae} |"
+        )
+    return "\n".join(lines)
 
 
 def _range(pair) -> str:

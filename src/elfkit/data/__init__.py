@@ -60,7 +60,21 @@ def summary(dataset: Dataset) -> dict:
         "pressure_gpa": [min(pressures), max(pressures)] if pressures else None,
         "temperature_k": [min(temperatures), max(temperatures)] if temperatures else None,
         "engine": dataset.manifest.get("labels", {}).get("engine"),
+        "labels": dataset.manifest.get("labels"),
+        "grid_spacing_angstrom": dataset.manifest.get("grid_spacing_angstrom"),
+        "cross_engine_elf_mae": _cross_engine_mae(dataset.folder),
     }
+
+
+def _cross_engine_mae(folder: Path) -> float | None:
+    """Mean ELF difference to the other engine over the samples `data validate` recomputed."""
+    import json
+
+    path = folder / "validation.json"
+    if not path.is_file():
+        return None
+    rows = json.loads(path.read_text())["cross_engine"]["samples"]
+    return round(sum(r["elf_mae"] for r in rows) / len(rows), 4) if rows else None
 
 
 def list_datasets(root: Path | None = None) -> list[dict]:

@@ -150,7 +150,7 @@ def label_trajectory(item: dict, spec, scratch: Path) -> list:
                 temperature_k=float(item["temperature_k"]),
                 stress_gpa=result.stress_gpa,
                 metadata={
-                    **{k2: result.metadata[k2] for k2 in ("engine", "engine_version", "dft_grid", "scf_iterations")},
+                    **{k2: result.metadata[k2] for k2 in ("engine", "engine_version", "dft_grid", "scf_iterations", "electrons")},
                     "md_step": step + 1,
                     "time_fs": round((step + 1) * md.timestep_fs, 3),
                     "instantaneous_temperature_k": temperatures[step],

@@ -91,7 +91,7 @@ def _run(pending, spec: DatasetSpec, store, scheduler, workers, scratch, report,
         client, cluster = Client(scheduler), None
     else:
         cluster = LocalCluster(
-            n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True, dashboard_address=":0"
         )
         client = Client(cluster)
     try:

@@ -67,6 +67,7 @@ def run_gpaw(atoms: Atoms, shape, settings: DFTSettings, scratch=None) -> DFTRes
         "kpoints": list(mesh),
         "dft_grid": list(dft_shape),
         "scf_iterations": _iterations(calc),
+        "electrons": float(calc.get_number_of_electrons()),
         "setups": _setup_hashes(calc),
         "wall_seconds": round(time.perf_counter() - started, 2),
     }

@@ -83,6 +83,7 @@ def run_qe(atoms: Atoms, shape, settings: DFTSettings, scratch=None) -> DFTResul
         "kpoints": list(kpoint_mesh(atoms.cell.array, settings.kspacing)),
         "dft_grid": list(dft_shape),
         "scf_iterations": _scf_iterations(output),
+        "electrons": _electrons(output),
         "pseudopotentials": {s: {"file": p.name, "sha256": sha256_of(p)} for s, p in pseudos.items()},
         "wall_seconds": round(time.perf_counter() - started, 2),
     }
@@ -195,6 +196,11 @@ def _elf_from_pp(folder: Path, dft_shape) -> np.ndarray:
 def _version(output: str) -> str:
     match = re.search(r"Program PWSCF v\.(\S+)", output)
     return match.group(1) if match else "unknown"
+
+
+def _electrons(output: str) -> float | None:
+    match = re.search(r"number of electrons\s+=\s+([\d.]+)", output)
+    return float(match.group(1)) if match else None
 
 
 def _scf_iterations(output: str) -> int | None:

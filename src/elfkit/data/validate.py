@@ -1,0 +1,91 @@
+"""Checks of a finished dataset: ELF values, electron counts, SCF convergence, duplicates,
+and a re-computation of random samples with the other DFT engine."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+
+from elfkit.data import Dataset
+from elfkit.io._files import atomic_text_output
+
+CROSS_ENGINE_TOLERANCE = 0.01
+OTHER_ENGINE = {"qe": "gpaw", "gpaw": "qe"}
+
+
+def _qe_valence(settings: dict) -> dict[str, float]:
+    from elfkit.dft.qe import PACKAGE_PSEUDO_DIR
+
+    folder = Path(settings.get("pseudo_dir") or PACKAGE_PSEUDO_DIR)
+    valence = {}
+    for upf in folder.glob("*.UPF"):
+        match = re.search(r'z_valence\s*=\s*"\s*([\d.Ee+-]+)', upf.read_text(errors="replace"))
+        if match:
+            valence[upf.name.split(".")[0]] = float(match.group(1))
+    return valence
+
+
+def _sample_checks(dataset: Dataset) -> dict:
+    labels = dataset.manifest.get("labels", {})
+    valence = _qe_valence(labels) if labels.get("engine") == "qe" else {}
+    problems = {"elf_range": [], "elf_flat": [], "electrons": [], "not_converged": []}
+    for sample in dataset:
+        elf = sample.elf
+        if not np.isfinite(elf).all() or elf.min() < 0 or elf.max() > 1:
+            problems["elf_range"].append(sample.key)
+        if elf.std() < 1e-3:
+            problems["elf_flat"].append(sample.key)
+        recorded = sample.metadata.get("electrons")
+        expected = sum(valence.get(s, np.nan) for s in sample.atoms.get_chemical_symbols())
+        if recorded is not None and np.isfinite(expected) and abs(recorded - expected) > 1e-6:
+            problems["electrons"].append(sample.key)
+        if sample.metadata.get("scf_iterations") is None:
+            problems["not_converged"].append(sample.key)
+    return {name: {"ok": not keys, "failing": keys[:20], "count": len(keys)} for name, keys in problems.items()}
+
+
+def _cross_engine(dataset: Dataset, count: int, seed: int) -> dict:
+    from elfkit.dft import DFTSettings, compute
+
+    labels = dict(dataset.manifest.get("labels", {}))
+    other = OTHER_ENGINE[labels.get("engine", "qe")]
+    rows = dataset.rows()
+    chosen = set(np.random.default_rng(seed).choice(len(rows), size=min(count, len(rows)), replace=False).tolist())
+    keys = {rows[i]["key"] for i in chosen}
+    results = []
+    for sample in dataset:
+        if sample.key not in keys:
+            continue
+        settings = DFTSettings(**{**labels, "engine": other})
+        result = compute(sample.atoms, sample.elf.shape, settings)
+        difference = np.abs(result.elf.values - sample.elf)
+        results.append(
+            {
+                "key": sample.key,
+                "engine": other,
+                "elf_mae": float(difference.mean()),
+                "elf_max": float(difference.max()),
+                "pressure_gpa": [sample.pressure_gpa, result.pressure_gpa],
+            }
+        )
+    worst = max((r["elf_mae"] for r in results), default=None)
+    return {"ok": worst is not None and worst < CROSS_ENGINE_TOLERANCE, "tolerance": CROSS_ENGINE_TOLERANCE, "samples": results}
+
+
+def validate(dataset: Dataset, recompute: int = 1, seed: int = 0) -> dict:
+    """Run every check; writes and returns the report (folder/validation.json)."""
+    keys = [row["key"] for row in dataset.rows()]
+    report = {
+        "name": dataset.name,
+        "count": len(keys),
+        "duplicates": {"ok": len(keys) == len(set(keys)), "count": len(keys) - len(set(keys))},
+        **_sample_checks(dataset),
+        "cross_engine": _cross_engine(dataset, recompute, seed) if recompute else {"ok": True, "samples": []},
+    }
+    report["ok"] = all(v["ok"] for v in report.values() if isinstance(v, dict))
+    with atomic_text_output(dataset.folder / "validation.json") as handle:
+        json.dump(report, handle, indent=1)
+    return report
