@@ -185,6 +185,72 @@ def _status(message: str):
     return Console(stderr=True).status(message)
 
 
+def _read_elf(path: Path, structure: Optional[Path]):
+    from elfkit.analysis.topology import check_elf
+    from elfkit.io import read_field, read_structure
+
+    field = read_field(path, quantity="elf", structure=read_structure(structure) if structure else None)
+    check_elf(field, str(path))
+    return field
+
+
+@app.command()
+@user_errors
+def compare(
+    predicted: Annotated[Path, typer.Argument(help="Predicted ELF file.")],
+    reference: Annotated[Path, typer.Argument(help="Reference ELF file on the same grid.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print every number as JSON.")] = False,
+    plots: Annotated[Optional[Path], typer.Option(help="Folder for parity, histogram and spectrum plots.")] = None,
+    structure: Annotated[Optional[Path], typer.Option(help="Structure for bare .npy inputs.")] = None,
+):
+    """Accuracy of a predicted ELF: R², errors by region, distributions, residual spectrum and correlation."""
+    from elfkit.analysis.metrics import compare as compare_fields
+
+    pred, ref = _read_elf(predicted, structure), _read_elf(reference, structure)
+    result = compare_fields(pred, ref)
+    if plots:
+        from elfkit.analysis.plots import comparison_plots
+
+        result["plots"] = [str(p) for p in comparison_plots(pred, ref, result, plots)]
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    typer.echo(
+        f"R² {result['r2']:.4f}  MAE {result['mae']:.4f}  RMSE {result['rmse']:.4f}  max {result['max_error']:.3f}\n"
+        f"histograms: W1 {result['wasserstein_1']:.4f}, overlap {result['histogram_overlap']:.3f}\n"
+        + "".join(f"{name}: MAE {r['mae']:.4f} over {100 * r['fraction']:.1f}% of the cell\n" for name, r in result["regions"].items())
+        + f"residual power beyond d_HH = {result['nearest_neighbour_hh_angstrom']:.3f} Å: "
+        f"{100 * result['long_wavelength_power_fraction']:.1f}%; correlation length "
+        f"{result['autocorrelation']['correlation_length_angstrom']} Å"
+    )
+
+
+@app.command()
+@user_errors
+def topology(
+    elf_file: Annotated[Path, typer.Argument(help="ELF file (ELFCAR, cube, XSF, npz, npy).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    structure: Annotated[Optional[Path], typer.Option(help="Structure for a bare .npy input.")] = None,
+):
+    """Critical points, Morse sum, networking value, molecularity index, dimensionality."""
+    from elfkit.analysis.topology import topology as analyse
+
+    result = analyse(_read_elf(elf_file, structure))
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    c = result["counts"]
+    typer.echo(
+        f"critical points: {c['maxima']} maxima, {c['saddles']} saddles, {c['rings']} rings, {c['minima']} minima; "
+        f"Morse sum {result['morse_sum']}" + ("" if result["morse_sum_ok"] else " (NOT 0: points missed or spurious)")
+    )
+    typer.echo(f"networking value: {result['networking_value']}  (hydrogen domains only: {result['networking_value_hydrogen']})")
+    typer.echo(f"molecularity index: {result['molecularity_index']}  hydrogen fraction: {result['hydrogen_fraction']:.3f}")
+    typer.echo("largest domain dimension vs isovalue: " + " ".join(
+        f"{r['isovalue']:.2f}:{r['dimension'] if r['dimension'] is not None else '-'}" for r in result["dimensionality_vs_isovalue"]
+    ))
+
+
 data_app = typer.Typer(help="Reference datasets: generate, list, validate.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 

@@ -1,0 +1,168 @@
+"""Analyses against known answers: synthetic fields whose metrics, critical points and
+percolation thresholds are known analytically, and real QE ELF files."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from ase import Atoms
+from scipy import ndimage
+
+from elfkit.analysis.critical import counts, critical_points, match_critical_points, morse_sum
+from elfkit.analysis.metrics import compare
+from elfkit.analysis.network import dimensionality_vs_isovalue, domains, molecularity_index, networking_value
+from elfkit.analysis.templates import template_basins, template_score
+from elfkit.errors import GridError
+from elfkit.field import Field
+
+from conftest import DATA
+
+
+def gaussian_lattice(length, n, sigma, centres, images=2):
+    """Sum of Gaussians (Å) at `centres` (Cartesian) and their periodic images in a cubic cell."""
+    x = np.arange(n) / n * length
+    grid = np.stack(np.meshgrid(x, x, x, indexing="ij"), -1)
+    total = np.zeros((n, n, n))
+    shifts = np.array(list(np.ndindex(*(2 * images + 1,) * 3))) - images
+    for centre in centres:
+        for s in shifts:
+            total += np.exp(-((grid - centre - s * length) ** 2).sum(-1) / (2 * sigma**2))
+    return total
+
+
+@pytest.fixture(scope="module")
+def simple_cubic():
+    """Gaussians on a simple cubic lattice (a = 2 Å), centre off the grid points."""
+    atoms = Atoms("H", positions=[[0.13, 0.07, 0.0]], cell=[2.0] * 3, pbc=True)
+    values = gaussian_lattice(2.0, 40, 0.45, atoms.positions)
+    return Field(atoms, values / values.max(), "elf")
+
+
+def test_networking_value_of_a_simple_cubic_lattice_is_its_saddle_value():
+    atoms = Atoms("H", positions=[[0, 0, 0]], cell=[2.0] * 3, pbc=True)
+    values = gaussian_lattice(2.0, 40, 0.45, atoms.positions)
+    values /= values.max()
+    saddle = values[20, 0, 0]
+    phi = networking_value(Field(atoms, values, "elf"))
+    assert saddle - 0.0015 <= phi <= saddle
+
+
+def test_layers_are_2d_and_chains_1d_never_3d():
+    atoms = Atoms("H", positions=[[0, 0, 0]], cell=[2.0] * 3, pbc=True)
+    n = 30
+    z = np.arange(n) / n
+    layers = np.broadcast_to(0.5 + 0.5 * np.cos(2 * np.pi * z), (n, n, n)).copy()
+    assert networking_value(Field(atoms, layers, "elf")) is None
+    assert {r["dimension"] for r in dimensionality_vs_isovalue(Field(atoms, layers, "elf"))} == {2}
+    x = np.arange(n) / n * 2.0
+    xx, yy = np.meshgrid(x, x, indexing="ij")
+    chains = np.broadcast_to(np.exp(-((xx - 1) ** 2 + (yy - 1) ** 2) / 0.18)[:, :, None], (n, n, n)).copy()
+    dims = {r["dimension"] for r in dimensionality_vs_isovalue(Field(atoms, chains, "elf")) if r["isovalue"] >= 0.05}
+    assert dims == {1}
+
+
+def test_domain_winding_counts_a_diagonal_chain_as_one_dimensional():
+    n = 12
+    values = np.zeros((n, n, n))
+    for i in range(n):
+        values[i, i, 0] = values[i, (i + 1) % n, 0] = 1.0
+    found = domains(values, 0.5)
+    assert list(found.dimension.values()) == [1]
+
+
+def test_molecularity_index_of_a_dimer_is_the_value_between_its_atoms():
+    atoms = Atoms("H2", positions=[[2.0, 2.0, 1.6], [2.0, 2.0, 2.4]], cell=[4.0] * 3, pbc=True)
+    values = gaussian_lattice(4.0, 40, 0.35, atoms.positions, images=1)
+    values /= values.max()
+    middle = values[20, 20, 20]
+    assert middle - 0.0015 <= molecularity_index(Field(atoms, values, "elf")) <= middle
+    assert networking_value(Field(atoms, values, "elf")) is None
+
+
+def test_critical_points_of_a_gaussian_lattice(simple_cubic):
+    points = critical_points(simple_cubic)
+    assert counts(points) == {"maxima": 1, "saddles": 3, "rings": 3, "minima": 1}
+    assert morse_sum(points) == 0
+    (maximum,) = [p for p in points if p.type == "maximum"]
+    delta = np.array(maximum.cart) - [0.13, 0.07, 0.0]
+    assert np.linalg.norm(delta - 2.0 * np.round(delta / 2.0)) < 0.01
+    (minimum,) = [p for p in points if p.type == "minimum"]
+    assert np.allclose(np.mod(np.array(minimum.cart) - [1.13, 1.07, 1.0] + 1, 2.0) - 1, 0, atol=0.01)
+
+
+def test_morse_sum_of_a_smooth_random_periodic_field_is_zero():
+    atoms = Atoms("H", positions=[[0, 0, 0]], cell=[3.0, 3.3, 3.6], pbc=True)
+    values = ndimage.gaussian_filter(np.random.default_rng(5).random((30, 33, 36)), 2.0, mode="wrap")
+    points = critical_points(Field(atoms, values, "elf"))
+    assert len(points) > 50 and morse_sum(points) == 0
+
+
+def test_matching_finds_a_shifted_copy(simple_cubic):
+    shifted = Field(simple_cubic.atoms, np.roll(simple_cubic.values, 1, axis=0), "elf")
+    result = match_critical_points(critical_points(shifted), critical_points(simple_cubic), simple_cubic.atoms.cell.array, tol=0.2)
+    assert result["recall"] == 1.0 and result["precision"] == 1.0
+    assert result["position_error_angstrom"] == pytest.approx(0.05, abs=0.005)
+
+
+def test_compare_separates_long_and_short_wavelength_residuals():
+    atoms = Atoms("H2", positions=[[0, 0, 0], [0.75, 0, 0]], cell=[4.0] * 3, pbc=True)
+    n = 32
+    u = np.arange(n) / n
+    ref_values = 0.5 + 0.3 * np.cos(2 * np.pi * u)[:, None, None] * np.ones((n, n, n))
+    ref = Field(atoms, ref_values, "elf")
+    long = compare(Field(atoms, ref_values + 0.01 * np.cos(2 * np.pi * u)[None, :, None], "elf"), ref)
+    short = compare(Field(atoms, ref_values + 0.01 * np.cos(2 * np.pi * 8 * u)[None, :, None], "elf"), ref)
+    assert long["long_wavelength_power_fraction"] == pytest.approx(1.0)
+    assert short["long_wavelength_power_fraction"] == pytest.approx(0.0, abs=1e-9)
+    assert long["autocorrelation"]["correlation_length_angstrom"] > 4 * short["autocorrelation"]["correlation_length_angstrom"]
+    assert long["mae"] == pytest.approx(0.02 / np.pi, rel=0.02)
+    same = compare(ref, ref)
+    assert same["r2"] == 1.0 and same["histogram_overlap"] == pytest.approx(1.0) and same["wasserstein_1"] == 0.0
+    offset = compare(Field(atoms, ref_values + 0.05, "elf"), ref)
+    assert offset["wasserstein_1"] == pytest.approx(0.05)
+
+
+def test_compare_refuses_different_grids(simple_cubic):
+    with pytest.raises(GridError, match="grids differ"):
+        compare(Field(simple_cubic.atoms, simple_cubic.values[:-1], "elf"), simple_cubic)
+
+
+def test_template_basins_find_interstitial_pockets_and_partition_the_cell():
+    cell = 3.0
+    atoms = Atoms("Na2", positions=[[0, 0, 0], [1.5, 1.5, 1.5]], cell=[cell] * 3, pbc=True)
+    sites = np.array([[1.5, 0.75, 0.0], [0.0, 1.5, 0.75]])
+    values = 0.2 + 0.7 * gaussian_lattice(cell, 30, 0.3, sites, images=1)
+    density = Field(atoms, np.full(values.shape, 0.01), "density")
+    basins = template_basins(Field(atoms, values, "elf"), density)
+    pockets = [b for b in basins if b.interstitial and b.elf > 0.8]
+    assert len(pockets) == 2
+    assert sum(b.volume_angstrom3 for b in basins) == pytest.approx(cell**3)
+    assert sum(b.electrons for b in basins) == pytest.approx(0.01 * cell**3)
+    assert 0.4 < template_score(basins, cell**3) <= 0.9
+
+
+def test_topology_cli_on_real_qe_elf_reports_the_documented_keys():
+    result = subprocess.run(
+        [sys.executable, "-m", "elfkit", "topology", str(DATA / "qe" / "h4_triclinic.elf.cube"), "--json"],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    for key in ("networking_value", "molecularity_index", "dimensionality_vs_isovalue", "critical_points", "counts", "morse_sum"):
+        assert key in report
+    assert {"type", "frac", "cart", "value"} <= set(report["critical_points"][0])
+    assert 0.0 < report["networking_value"] < report["molecularity_index"] <= 1.0
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["topology", "missing.cube"], "no such file"),
+        (["compare", str(DATA / "qe" / "h4_triclinic.elf.cube"), str(DATA / "qe" / "h2_pa3.elf.cube")], "grids differ"),
+    ],
+)
+def test_analysis_cli_bad_input_exits_2(args, expected):
+    result = subprocess.run([sys.executable, "-m", "elfkit", *args], capture_output=True, text=True)
+    assert result.returncode == 2 and expected in result.stderr and len(result.stderr.strip().splitlines()) == 1
