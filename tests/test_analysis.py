@@ -2,6 +2,7 @@
 percolation thresholds are known analytically, and real QE ELF files."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -166,3 +167,42 @@ def test_topology_cli_on_real_qe_elf_reports_the_documented_keys():
 def test_analysis_cli_bad_input_exits_2(args, expected):
     result = subprocess.run([sys.executable, "-m", "elfkit", *args], capture_output=True, text=True)
     assert result.returncode == 2 and expected in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_report_writes_pictures_and_a_self_contained_html_page(tmp_path):
+    cube = DATA / "qe" / "h4_triclinic.elf.cube"
+    result = subprocess.run(
+        [sys.executable, "-m", "elfkit", "report", str(cube), "--ref", str(DATA / "qe" / "h4_triclinic.elf.xsf"),
+         "-o", str(tmp_path)],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    pngs = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert pngs == ["histograms.png", "isosurface.png", "parity.png", "residual_spectrum.png", "slice_atom1.png", "slice_c0.png"]
+    for png in tmp_path.glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    html = (tmp_path / "h4_triclinic.elf.cube.html").read_text()
+    assert "Plotly.newPlot" in html and "ELF isovalue" in html and "network" in html
+    assert not re.search(r"<script[^>]+src=", html), "the page must not load scripts from elsewhere"
+
+
+def test_screen_ranks_structures_by_template_score(tmp_path):
+    from elfkit.io import write_field
+
+    cell = 3.0
+    atoms = Atoms("Na2", positions=[[0, 0, 0], [1.5, 1.5, 1.5]], cell=[cell] * 3, pbc=True)
+    strong = 0.2 + 0.7 * gaussian_lattice(cell, 24, 0.3, np.array([[1.5, 0.75, 0.0]]), images=1)
+    weak = 0.2 + 0.35 * gaussian_lattice(cell, 24, 0.3, np.array([[1.5, 0.75, 0.0]]), images=1)
+    args = []
+    for name, values in (("weak", weak), ("strong", strong)):
+        atoms.write(tmp_path / f"{name}.vasp", format="vasp")
+        write_field(tmp_path / f"{name}.npz", atoms, values, quantity="elf")
+        args += [str(tmp_path / f"{name}.vasp")]
+    elf_args = sum((["--elf", str(tmp_path / f"{n}.npz")] for n in ("weak", "strong")), [])
+    result = subprocess.run([sys.executable, "-m", "elfkit", "screen", *args, *elf_args, "-o", str(tmp_path / "out")],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    lines = (tmp_path / "out" / "screen.csv").read_text().splitlines()
+    assert lines[0].startswith("structure,formula,template_score")
+    assert "strong" in lines[1] and "weak" in lines[2]
+    assert (tmp_path / "out" / "screen.png").is_file()

@@ -251,6 +251,79 @@ def topology(
     ))
 
 
+@app.command()
+@user_errors
+def report(
+    elf_file: Annotated[Path, typer.Argument(help="ELF file to picture.")],
+    ref: Annotated[Optional[Path], typer.Option(help="Reference ELF on the same grid (adds comparison plots).")] = None,
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the pictures and the HTML page.")] = Path("elfkit-report"),
+    structure: Annotated[Optional[Path], typer.Option(help="Structure for bare .npy inputs.")] = None,
+):
+    """Pictures and one interactive HTML page: slices, isosurfaces, critical points, network."""
+    from elfkit.analysis import plots
+    from elfkit.analysis.topology import topology as analyse
+
+    field = _read_elf(elf_file, structure)
+    output.mkdir(parents=True, exist_ok=True)
+    with _status(f"analysing {elf_file}"):
+        result = analyse(field)
+        made = [
+            plots.slice_plot(field, output / "slice_c0.png", axis=2, fraction=0.0),
+            plots.slice_plot(field, output / "slice_atom1.png", axis=2, fraction=field.atoms.get_scaled_positions()[0, 2]),
+            plots.isosurface_png(field, result["networking_value"] or 0.5, output / "isosurface.png"),
+            plots.interactive_html(field, result, output / f"{elf_file.name}.html"),
+        ]
+        if ref is not None:
+            from elfkit.analysis.metrics import compare as compare_fields
+
+            reference = _read_elf(ref, structure)
+            made += plots.comparison_plots(field, reference, compare_fields(field, reference), output)
+    for path in made:
+        typer.echo(f"wrote {path}")
+
+
+@app.command()
+@user_errors
+def screen(
+    structures: Annotated[list[Path], typer.Argument(help="Metal-sublattice structures to rank.")],
+    elf: Annotated[Optional[list[Path]], typer.Option(help="ELF file of each structure, in the same order.")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Predict the ELF with this model instead of --elf.")] = None,
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for screen.csv and screen.png.")] = Path("elfkit-screen"),
+):
+    """Rank structures by their template score (interstitial ELF pockets); CSV and a plot."""
+    import csv
+
+    import numpy as np
+
+    from elfkit.analysis.plots import screen_plot
+    from elfkit.analysis.templates import screen_row
+    from elfkit.errors import ElfkitError
+    from elfkit.io import read_structure
+    from elfkit.io._files import atomic_text_output
+
+    if model is not None:
+        raise ElfkitError(f"no trained model named {model!r} is shipped yet; give ELF files with --elf")
+    if not elf or len(elf) != len(structures):
+        raise ElfkitError(f"give one --elf file per structure ({len(structures)} structures, {len(elf or [])} ELF files)")
+    rows = []
+    for structure, elf_file in zip(structures, elf):
+        field = _read_elf(elf_file, None)
+        atoms = read_structure(structure)
+        if len(atoms) != len(field.atoms) or not np.allclose(atoms.cell.array, field.atoms.cell.array, atol=1e-3):
+            raise ElfkitError(f"{elf_file}: its cell or atoms do not match {structure}")
+        rows.append(screen_row(field, str(structure)))
+    rows.sort(key=lambda r: -r["template_score"])
+    output.mkdir(parents=True, exist_ok=True)
+    with atomic_text_output(output / "screen.csv") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    screen_plot(rows, output / "screen.png")
+    for rank, row in enumerate(rows, 1):
+        typer.echo(f"{rank:3d}  {row['template_score']:.4f}  {row['formula']:>12s}  {row['structure']}")
+    typer.echo(f"wrote {output / 'screen.csv'} and {output / 'screen.png'}")
+
+
 data_app = typer.Typer(help="Reference datasets: generate, list, validate.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 

@@ -94,3 +94,19 @@ def template_basins(elf: Field, density: Field | None = None) -> list[Basin]:
 def template_score(basins: list[Basin], cell_volume: float) -> float:
     """S of the module docstring."""
     return float(sum(b.elf * b.volume_angstrom3 for b in basins if b.interstitial and b.elf >= TEMPLATE_ELF) / cell_volume)
+
+
+def screen_row(elf: Field, label: str) -> dict:
+    """One row of a template screen: score, interstitial maxima and networking value of one ELF."""
+    from elfkit.analysis.network import networking_value
+
+    basins = template_basins(elf)
+    pockets = [b for b in basins if b.interstitial]
+    return {
+        "structure": label,
+        "formula": elf.atoms.get_chemical_formula(mode="hill"),
+        "template_score": round(template_score(basins, elf.atoms.get_volume()), 5),
+        "interstitial_maxima": len(pockets),
+        "max_interstitial_elf": round(max((b.elf for b in pockets), default=0.0), 4),
+        "networking_value": networking_value(elf),
+    }
