@@ -92,35 +92,35 @@ def distributions(pred: np.ndarray, ref: np.ndarray) -> dict:
     }
 
 
-def power_spectrum(residual: Field, bins: int = 40) -> dict:
-    """Radially averaged |FFT|² of a field versus |k| (1/Å, 2π included), normalised so that
-    the power sums to the mean square of the field minus its mean."""
+def _residual_power(residual: Field) -> tuple[np.ndarray, np.ndarray]:
+    """|k| (1/Å) and power of every real-FFT mode (counting the mirrored half), normalised so
+    that the power sums to the mean square of the field minus its mean."""
     from elfkit.grid import Grid
 
     values = residual.values - residual.values.mean()
-    grid = Grid(residual.atoms.cell.array, values.shape)
     power = np.abs(np.fft.rfftn(values)) ** 2 / values.size**2
-    weight = np.full(power.shape, 2.0)
-    weight[..., 0] = 1.0
-    if values.shape[2] % 2 == 0:
-        weight[..., -1] = 1.0
-    k = np.linalg.norm(grid.reciprocal_vectors(), axis=-1)
+    power[..., 1 : (values.shape[2] + 1) // 2] *= 2
+    k = np.linalg.norm(Grid(residual.atoms.cell.array, values.shape).reciprocal_vectors(), axis=-1)
+    return k, power
+
+
+def power_spectrum(residual: Field, bins: int = 40) -> dict:
+    """Radially averaged |FFT|² of a field versus |k| (1/Å, 2π included): total and per-mode power per shell."""
+    k, power = _residual_power(residual)
     edges = np.linspace(0.0, k.max() * (1 + 1e-9), bins + 1)
     which = np.digitize(k.ravel(), edges) - 1
-    total = np.bincount(which, (power * weight).ravel(), minlength=bins)[:bins]
-    count = np.bincount(which, weight.ravel(), minlength=bins)[:bins]
+    total = np.bincount(which, power.ravel(), minlength=bins)[:bins]
+    count = np.bincount(which, minlength=bins)[:bins]
     return {
         "k_per_angstrom": ((edges[1:] + edges[:-1]) / 2).tolist(),
         "power": total.tolist(),
         "mean_power": np.divide(total, count, out=np.zeros(bins), where=count > 0).tolist(),
-        "_k": k,
-        "_power": power * weight,
     }
 
 
-def long_wavelength_fraction(spectrum: dict, length_angstrom: float) -> float:
+def long_wavelength_fraction(residual: Field, length_angstrom: float) -> float:
     """Share of the residual power at wavelengths 2π/|k| longer than `length_angstrom`."""
-    power, k = spectrum["_power"], spectrum["_k"]
+    k, power = _residual_power(residual)
     total = power[k > 0].sum()
     return float(power[(k > 0) & (k < 2 * np.pi / length_angstrom)].sum() / total) if total > 0 else 0.0
 
@@ -162,14 +162,13 @@ def compare(pred: Field, ref: Field) -> dict:
     p, r = pred.values, ref.values
     masks = regions(ref)
     residual = Field(ref.atoms, p - r, "scalar")
-    spectrum = power_spectrum(residual)
     d_hh = nearest_neighbour_distance(ref.atoms, "H")
     return {
         **pointwise(p, r),
         **distributions(p, r),
         "regions": {name: {**pointwise(p[m], r[m]), "fraction": float(m.mean())} for name, m in masks.items() if m.any()},
         "nearest_neighbour_hh_angstrom": d_hh,
-        "long_wavelength_power_fraction": long_wavelength_fraction(spectrum, d_hh),
-        "power_spectrum": {k: v for k, v in spectrum.items() if not k.startswith("_")},
+        "long_wavelength_power_fraction": long_wavelength_fraction(residual, d_hh),
+        "power_spectrum": power_spectrum(residual),
         "autocorrelation": autocorrelation(residual),
     }

@@ -62,7 +62,8 @@ def data_root() -> Path:
 
 
 def structure_hash(atoms: Atoms) -> str:
-    """Stable 16-hex-digit hash of numbers, cell and wrapped fractional positions (1e-5 Å scale)."""
+    """Stable 16-hex-digit hash of numbers, cell (rounded to 1e-5 Å) and wrapped fractional
+    positions (rounded to 1e-5)."""
     digest = hashlib.sha256()
     digest.update(np.asarray(atoms.numbers, dtype=np.int64).tobytes())
     digest.update(np.round(atoms.cell.array, 5).tobytes())
