@@ -206,3 +206,34 @@ def test_screen_ranks_structures_by_template_score(tmp_path):
     assert lines[0].startswith("structure,formula,template_score")
     assert "strong" in lines[1] and "weak" in lines[2]
     assert (tmp_path / "out" / "screen.png").is_file()
+
+
+def test_topology_is_the_same_from_qe_cube_and_from_a_vasp_elfcar(tmp_path):
+    from elfkit.analysis.topology import topology
+    from elfkit.io import read_field, save_field
+
+    cube = read_field(DATA / "qe" / "h4_triclinic.elf.cube", quantity="elf")
+    save_field(tmp_path / "ELFCAR", cube)
+    from_cube, from_elfcar = topology(cube), topology(read_field(tmp_path / "ELFCAR"))
+    assert from_elfcar["networking_value"] == pytest.approx(from_cube["networking_value"], abs=1e-6)
+    assert from_elfcar["counts"] == from_cube["counts"]
+
+
+def test_hydrogen_only_networking_ignores_domains_without_hydrogen():
+    """A broad sodium network percolates at a high isovalue without touching the narrow
+    hydrogen blobs, which join it only at a lower isovalue."""
+    atoms = Atoms("HNa", positions=[[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]], cell=[2.0] * 3, pbc=True)
+    sodium = gaussian_lattice(2.0, 32, 0.6, atoms.positions[1:])
+    hydrogen = gaussian_lattice(2.0, 32, 0.2, atoms.positions[:1])
+    values = np.maximum(0.9 * sodium / sodium.max(), 0.5 * hydrogen / hydrogen.max())
+    field = Field(atoms, values, "elf")
+    assert networking_value(field, hydrogen_only=True) < networking_value(field) - 0.05
+
+
+def test_a_field_outside_zero_one_is_refused_as_elf(tmp_path):
+    from elfkit.io import write_field
+
+    atoms = Atoms("H", positions=[[0, 0, 0]], cell=[2.0] * 3, pbc=True)
+    write_field(tmp_path / "rho.npz", atoms, np.full((8, 8, 8), 3.0), quantity="density")
+    result = subprocess.run([sys.executable, "-m", "elfkit", "topology", str(tmp_path / "rho.npz")], capture_output=True, text=True)
+    assert result.returncode == 2 and "an ELF lies in [0, 1]" in result.stderr
