@@ -153,3 +153,42 @@ def test_validate_checks_the_dataset_and_recomputes_with_gpaw(generated):
     (row,) = report["cross_engine"]["samples"]
     assert row["engine"] == "gpaw" and row["elf_mae"] < 0.05
     assert (root / "tiny" / "validation.json").is_file()
+
+
+@pytest.mark.parametrize(
+    "prototype, elements, number",
+    [("fcc", ["Ca"], 225), ("bcc", ["Na"], 229), ("hcp", ["Y"], 194), ("sc", ["La"], 221), ("B2", ["Mg", "Ca"], 221),
+     ("L1_0", ["Zr", "Nb"], 123), ("L1_2", ["La", "Mg"], 221), ("AlB2", ["Sr", "Mg"], 191), ("C15", ["Ca", "Mg"], 227),
+     ("A15", ["Nb", "Sc"], 223)],
+)
+def test_metal_prototypes_have_their_space_group_and_scaled_volume(prototype, elements, number):
+    from elfkit.data.metals import ambient_volume, build
+    from elfkit.io import validate_structure
+    from elfkit.symmetry import space_group
+
+    atoms = build(prototype, elements, 0.6)
+    validate_structure(atoms)
+    assert space_group(atoms)[1] == number
+    expected = 0.6 * np.mean([ambient_volume(s) for s in atoms.get_chemical_symbols()])
+    assert atoms.get_volume() / len(atoms) == pytest.approx(expected)
+
+
+def test_prototype_spec_expands_both_orientations_and_labels_with_gpaw(tmp_path):
+    spec = tmp_path / "metals.yaml"
+    spec.write_text(yaml.safe_dump({
+        "name": "metals", "kind": "prototypes",
+        "labels": {"engine": "gpaw", "cutoff_ev": 250.0, "kspacing": 0.7, "smearing_ev": 0.2},
+        "volume_fractions": [0.7], "elements": ["Li"], "unary": ["bcc"],
+        "pairs": [["Li", "Mg"]], "binary": ["B2", "L1_2"],
+    }))
+    items = work_items(load_spec(spec))
+    assert sorted((i["prototype"], tuple(i["elements"])) for i in items) == [
+        ("B2", ("Li", "Mg")), ("L1_2", ("Li", "Mg")), ("L1_2", ("Mg", "Li")), ("bcc", ("Li",))]
+    only_lithium = tmp_path / "li.yaml"
+    only_lithium.write_text(spec.read_text().replace("pairs:\n- - Li\n  - Mg\n", "pairs: []\n"))
+    report = generate(only_lithium, workers=1, root=tmp_path)
+    assert (report.done, report.failed) == (1, 0)
+    (sample,) = list(elfkit.data.open("metals", root=tmp_path))
+    assert sample.metadata["prototype"] == "bcc" and sample.metadata["engine"] == "gpaw"
+    assert sample.group == "bcc-Li" and sample.temperature_k is None
+    assert 0.0 <= sample.elf.min() and sample.elf.max() <= 1.0

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from elfkit.data.spec import DatasetSpec, load_spec, work_items
+from elfkit.data.spec import load_spec, work_items
 from elfkit.data.store import DatasetStore, data_root
 
 
@@ -38,12 +38,14 @@ class GenerationReport:
 def run_item(item: dict, spec_json: str, scratch_root: str | None):
     """Compute one work item on a worker; returns (key, samples or None, error or None)."""
     from elfkit.data.hydrogen import label_trajectory
-    from elfkit.data.spec import HydrogenMDSpec
+    from elfkit.data.metals import label_structure
+    from elfkit.data.spec import SPEC_ADAPTER
 
-    spec = HydrogenMDSpec.model_validate_json(spec_json)
+    spec = SPEC_ADAPTER.validate_json(spec_json)
+    label = {"hydrogen-md": label_trajectory, "prototypes": label_structure}[spec.kind]
     scratch = Path(tempfile.mkdtemp(prefix=f"elfkit-{item['key']}-", dir=scratch_root)).resolve()
     try:
-        return item["key"], label_trajectory(item, spec, scratch), None
+        return item["key"], label(item, spec, scratch), None
     except Exception as exc:
         reason = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
         return item["key"], None, reason + " | " + traceback.format_exc(limit=3).replace("\n", " ")
@@ -79,12 +81,12 @@ def generate(
     return report
 
 
-def _publish(store: DatasetStore, spec: DatasetSpec) -> None:
+def _publish(store: DatasetStore, spec) -> None:
     store.compact()
     store.write_manifest(_manifest_header(spec))
 
 
-def _run(pending, spec: DatasetSpec, store, scheduler, workers, scratch, report, on_progress) -> None:
+def _run(pending, spec, store, scheduler, workers, scratch, report, on_progress) -> None:
     from dask.distributed import Client, LocalCluster, as_completed
 
     if scheduler:
@@ -114,13 +116,14 @@ def _run(pending, spec: DatasetSpec, store, scheduler, workers, scratch, report,
             cluster.close()
 
 
-def _manifest_header(spec: DatasetSpec) -> dict:
+def _manifest_header(spec) -> dict:
+    common = {"name", "description", "kind", "labels", "grid_spacing_angstrom"}
     return {
         "name": spec.name,
         "description": spec.description,
         "kind": spec.kind,
         "labels": spec.labels.model_dump(),
         "grid_spacing_angstrom": spec.grid_spacing_angstrom,
-        "md": spec.md.model_dump(),
-        "split_rule": "by group (trajectory); sha256(group) -> test < 0.1 <= val < 0.2 <= train",
+        "generator": spec.model_dump(exclude=common),
+        "split_rule": "by group (trajectory or parent structure); sha256(group) -> test < 0.1 <= val < 0.2 <= train",
     }

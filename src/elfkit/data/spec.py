@@ -12,9 +12,9 @@ import hashlib
 import itertools
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from elfkit.data.store import DatasetError
 
@@ -67,7 +67,29 @@ class HydrogenMDSpec(Strict):
     trajectories: list[TrajectoryBlock]
 
 
-DatasetSpec = HydrogenMDSpec
+class PrototypeSpec(Strict):
+    """Metal-only prototype structures at several volumes; one labelled sample per structure.
+
+    Every element of `elements` in every `unary` prototype, and every pair of `pairs` in
+    every `binary` prototype (both ways round for prototypes whose sites differ in number
+    when `both_orientations`), each at every fraction of its ambient volume.
+    """
+
+    name: str
+    description: str = ""
+    kind: Literal["prototypes"]
+    labels: LabelSettings = LabelSettings(engine="gpaw", cutoff_ev=400.0, kspacing=0.25, smearing_ev=0.2)
+    grid_spacing_angstrom: float = Field(0.12, gt=0, le=0.12)
+    volume_fractions: list[float] = [1.0, 0.85, 0.72, 0.6, 0.5]
+    elements: list[str] = []
+    unary: list[Literal["fcc", "bcc", "hcp", "sc"]] = ["fcc", "bcc", "hcp", "sc"]
+    pairs: list[tuple[str, str]] = []
+    binary: list[Literal["B2", "L1_0", "L1_2", "AlB2", "C15", "A15"]] = ["B2", "L1_0", "L1_2", "AlB2", "C15", "A15"]
+    both_orientations: bool = True
+
+
+DatasetSpec = Annotated[Union[HydrogenMDSpec, PrototypeSpec], Field(discriminator="kind")]
+SPEC_ADAPTER = TypeAdapter(DatasetSpec)
 
 
 def load_spec(path: str | Path) -> DatasetSpec:
@@ -79,7 +101,7 @@ def load_spec(path: str | Path) -> DatasetSpec:
         raise DatasetError(f"{path}: no such spec file")
     try:
         raw = yaml.safe_load(path.read_text())
-        return HydrogenMDSpec.model_validate(raw)
+        return SPEC_ADAPTER.validate_python(raw)
     except yaml.YAMLError as exc:
         raise DatasetError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
     except ValidationError as exc:
@@ -92,8 +114,10 @@ def _key(payload: dict) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def work_items(spec: DatasetSpec) -> list[dict]:
+def work_items(spec) -> list[dict]:
     """Independent work items of a spec, each with a stable 'key'."""
+    if spec.kind == "prototypes":
+        return _prototype_items(spec)
     items = []
     for block in spec.trajectories:
         for rs, temperature, start, seed in itertools.product(block.rs_bohr, block.temperature_k, block.start, block.seeds):
@@ -108,5 +132,21 @@ def work_items(spec: DatasetSpec) -> list[dict]:
                 "interval_fs": block.interval_fs,
             }
             settings = {"labels": spec.labels.model_dump(), "md": spec.md.model_dump(), "spacing": spec.grid_spacing_angstrom}
+            items.append({**params, "key": _key({**params, **settings})})
+    return items
+
+
+def _prototype_items(spec: PrototypeSpec) -> list[dict]:
+    settings = {"labels": spec.labels.model_dump(), "spacing": spec.grid_spacing_angstrom}
+    parents = [(p, [e]) for e in spec.elements for p in spec.unary]
+    for a, b in spec.pairs:
+        for prototype in spec.binary:
+            parents.append((prototype, [a, b]))
+            if spec.both_orientations and prototype not in ("B2", "L1_0"):
+                parents.append((prototype, [b, a]))
+    items = []
+    for prototype, elements in parents:
+        for fraction in spec.volume_fractions:
+            params = {"prototype": prototype, "elements": elements, "volume_fraction": fraction}
             items.append({**params, "key": _key({**params, **settings})})
     return items
