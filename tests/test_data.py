@@ -117,7 +117,7 @@ def test_elf_codec_keeps_values_to_twelve_bits():
 
 def test_bad_specs_are_one_line_errors(tmp_path):
     (tmp_path / "bad.yaml").write_text("name: x\nkind: hydrogen-md\ntrajectories: [{natoms: 8}]\n")
-    with pytest.raises(DatasetError, match="invalid spec at trajectories.0"):
+    with pytest.raises(DatasetError, match="invalid spec at hydrogen-md.trajectories.0.rs_bohr: Field required"):
         load_spec(tmp_path / "bad.yaml")
     (tmp_path / "broken.yaml").write_text("name: [unclosed\n")
     with pytest.raises(DatasetError, match="not valid YAML"):
