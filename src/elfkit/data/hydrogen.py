@@ -93,6 +93,7 @@ def run_md(atoms: Atoms, temperature_k: float, nsteps: int, md: MDSettings, fold
     pseudos = find_pseudopotentials(atoms.get_chemical_symbols(), PACKAGE_PSEUDO_DIR)
     extra = {
         "control": {"calculation": "md", "dt": md.timestep_fs / RY_TIME_FS, "nstep": nsteps, "tstress": False},
+        "electrons": {"mixing_mode": "local-TF", "mixing_beta": 0.3},
         "ions": {"ion_temperature": "andersen", "tempw": temperature_k, "nraise": md.thermostat_collision_steps},
     }
     write_pw_input(folder / "md.in", atoms, settings, pseudos, PACKAGE_PSEUDO_DIR, folder, (0, 0, 0), extra=extra)

@@ -4,7 +4,8 @@ Work items run on Dask workers (a local cluster with one single-threaded worker 
 per core by default, or any existing cluster given by its scheduler address, e.g. one
 started on SLURM with dask-jobqueue). Each finished item is written at once, atomically;
 a rerun skips finished items, so a killed run loses at most the items in flight. A failed
-item is logged with its reason and the run goes on. After every finished item the items
+item is logged with its reason (its scratch folder is kept for diagnosis) and the run goes on;
+a later run retries it. After every finished item the items
 are compacted into shards and the manifest is rebuilt, so the dataset on disk is always
 complete and consistent. Items are submitted in a hash-shuffled order, so that a partial
 run already spans the whole spec.
@@ -45,12 +46,12 @@ def run_item(item: dict, spec_json: str, scratch_root: str | None):
     label = {"hydrogen-md": label_trajectory, "prototypes": label_structure}[spec.kind]
     scratch = Path(tempfile.mkdtemp(prefix=f"elfkit-{item['key']}-", dir=scratch_root)).resolve()
     try:
-        return item["key"], label(item, spec, scratch), None
+        samples = label(item, spec, scratch)
     except Exception as exc:
         reason = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
-        return item["key"], None, reason + " | " + traceback.format_exc(limit=3).replace("\n", " ")
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        return item["key"], None, f"{reason} | scratch kept in {scratch} | " + traceback.format_exc(limit=3).replace("\n", " ")
+    shutil.rmtree(scratch, ignore_errors=True)
+    return item["key"], samples, None
 
 
 def generate(
