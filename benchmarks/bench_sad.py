@@ -8,7 +8,6 @@ Run:  python benchmarks/bench_sad.py [--out benchmarks/results/sad.json]
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
@@ -16,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 from ase import Atoms
+
+from report import emit
 
 from elfkit.grid import Grid
 from elfkit.sad import _form_factor_spline, electron_count, sad
@@ -58,11 +59,7 @@ def main() -> None:
             time_case(random_hydrogen(1000, 1.4, 1), (200, 200, 200)),
         ],
     }
-    text = json.dumps(results, indent=2)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    emit(results, args.out)
 
 
 if __name__ == "__main__":

@@ -7,9 +7,10 @@ Run:  python benchmarks/bench_topology.py [--out benchmarks/results/topology.jso
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
+
+from report import emit
 
 from elfkit.analysis.critical import counts, critical_points, morse_sum
 from elfkit.analysis.network import dimensionality_vs_isovalue, molecularity_index, networking_value
@@ -45,11 +46,7 @@ def main() -> None:
         "critical_points_seconds": t_cp,
         "networking_value_plus_critical_points_seconds": round(t_phi + t_cp, 3),
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    emit(result, args.out)
 
 
 if __name__ == "__main__":
