@@ -192,3 +192,23 @@ def test_prototype_spec_expands_both_orientations_and_labels_with_gpaw(tmp_path)
     assert sample.metadata["prototype"] == "bcc" and sample.metadata["engine"] == "gpaw"
     assert sample.group == "bcc-Li" and sample.temperature_k is None
     assert 0.0 <= sample.elf.min() and sample.elf.max() <= 1.0
+
+
+def test_relaxed_crystal_lands_at_its_target_pressure_in_the_fixed_split(tmp_path):
+    from conftest import REPO
+
+    spec = tmp_path / "crystals.yaml"
+    spec.write_text(yaml.safe_dump({
+        "name": "crystals", "kind": "relaxed-crystals", "split": "test",
+        "labels": {"engine": "qe", "cutoff_ev": 350.0, "kspacing": 1.6, "smearing_ev": 0.3},
+        "relax": {"cutoff_ev": 350.0, "kspacing": 1.6, "smearing_ev": 0.3, "pressure_tolerance_gpa": 0.5},
+        "structures": [{"name": "I4_1/amd", "file": str(REPO / "structures" / "hydrogen" / "I41amd.cif"),
+                        "pressures_gpa": [400.0]}],
+    }))
+    report = generate(spec, workers=1, root=tmp_path)
+    assert (report.done, report.failed) == (1, 0), (tmp_path / "crystals" / "failures.jsonl").read_text()
+    (sample,) = list(elfkit.data.open("crystals", root=tmp_path))
+    assert sample.pressure_gpa == pytest.approx(400.0, rel=0.02)  # fresh-basis SCF: Pulay stress at 350 eV
+    assert sample.metadata["relax_steps"] >= 1
+    rows = elfkit.data.open("crystals", root=tmp_path).rows()
+    assert [r["split"] for r in rows] == ["test"]

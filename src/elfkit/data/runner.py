@@ -38,12 +38,13 @@ class GenerationReport:
 
 def run_item(item: dict, spec_json: str, scratch_root: str | None):
     """Compute one work item on a worker; returns (key, samples or None, error or None)."""
+    from elfkit.data.crystals import label_crystal
     from elfkit.data.hydrogen import label_trajectory
     from elfkit.data.metals import label_structure
     from elfkit.data.spec import SPEC_ADAPTER
 
     spec = SPEC_ADAPTER.validate_json(spec_json)
-    label = {"hydrogen-md": label_trajectory, "prototypes": label_structure}[spec.kind]
+    label = {"hydrogen-md": label_trajectory, "prototypes": label_structure, "relaxed-crystals": label_crystal}[spec.kind]
     scratch = Path(tempfile.mkdtemp(prefix=f"elfkit-{item['key']}-", dir=scratch_root)).resolve()
     try:
         samples = label(item, spec, scratch)
@@ -84,7 +85,7 @@ def generate(
 
 def _publish(store: DatasetStore, spec) -> None:
     store.compact()
-    store.write_manifest(_manifest_header(spec))
+    store.write_manifest(_manifest_header(spec), fixed_split=getattr(spec, "split", None))
 
 
 def _run(pending, spec, store, scheduler, workers, scratch, report, on_progress) -> None:

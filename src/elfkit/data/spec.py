@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from elfkit.data.store import DatasetError
@@ -88,7 +89,40 @@ class PrototypeSpec(Strict):
     both_orientations: bool = True
 
 
-DatasetSpec = Annotated[Union[HydrogenMDSpec, PrototypeSpec], Field(discriminator="kind")]
+class RelaxSettings(Strict):
+    """QE vc-relax settings: cutoff (eV), k-point spacing (1/Å), smearing (eV), tolerances."""
+
+    cutoff_ev: float = 680.0
+    kspacing: float | None = 0.25
+    smearing_ev: float = 0.1
+    force_tolerance_ev_per_angstrom: float = 0.01
+    pressure_tolerance_gpa: float = 0.2
+
+
+class CrystalEntry(Strict):
+    """One starting structure (a file ASE reads, relative to the spec) and its target pressures."""
+
+    name: str
+    file: str
+    pressures_gpa: list[float]
+    reference: str = ""
+
+
+class RelaxedCrystalSpec(Strict):
+    """Crystals relaxed at target pressures and labelled; `split` fixes one split for all
+    samples (e.g. 'test' for a transfer set that is never trained on)."""
+
+    name: str
+    description: str = ""
+    kind: Literal["relaxed-crystals"]
+    labels: LabelSettings = LabelSettings(kspacing=0.2)
+    relax: RelaxSettings = RelaxSettings()
+    grid_spacing_angstrom: float = Field(0.12, gt=0, le=0.12)
+    split: Literal["train", "val", "test"] | None = None
+    structures: list[CrystalEntry]
+
+
+DatasetSpec = Annotated[Union[HydrogenMDSpec, PrototypeSpec, RelaxedCrystalSpec], Field(discriminator="kind")]
 SPEC_ADAPTER = TypeAdapter(DatasetSpec)
 
 
@@ -101,13 +135,25 @@ def load_spec(path: str | Path) -> DatasetSpec:
         raise DatasetError(f"{path}: no such spec file")
     try:
         raw = yaml.safe_load(path.read_text())
-        return SPEC_ADAPTER.validate_python(raw)
+        spec = SPEC_ADAPTER.validate_python(raw)
     except yaml.YAMLError as exc:
         raise DatasetError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise DatasetError(f"{path}: invalid spec at {where or 'top level'}: {first['msg']}") from None
+    if spec.kind == "relaxed-crystals":
+        _resolve_structure_files(spec, path.parent)
+    return spec
+
+
+def _resolve_structure_files(spec, folder: Path) -> None:
+    """Make each crystal's file path absolute (relative ones are relative to the spec) and check it reads."""
+    from elfkit.io import read_structure
+
+    for entry in spec.structures:
+        entry.file = str((folder / entry.file).resolve())
+        read_structure(entry.file)
 
 
 def _key(payload: dict) -> str:
@@ -118,6 +164,8 @@ def work_items(spec) -> list[dict]:
     """Independent work items of a spec, each with a stable 'key'."""
     if spec.kind == "prototypes":
         return _prototype_items(spec)
+    if spec.kind == "relaxed-crystals":
+        return _crystal_items(spec)
     items = []
     for block in spec.trajectories:
         for rs, temperature, start, seed in itertools.product(block.rs_bohr, block.temperature_k, block.start, block.seeds):
@@ -148,5 +196,23 @@ def _prototype_items(spec: PrototypeSpec) -> list[dict]:
     for prototype, elements in parents:
         for fraction in spec.volume_fractions:
             params = {"prototype": prototype, "elements": elements, "volume_fraction": fraction}
+            items.append({**params, "key": _key({**params, **settings})})
+    return items
+
+
+def _crystal_items(spec: RelaxedCrystalSpec) -> list[dict]:
+    from elfkit.io import read_structure
+
+    settings = {"labels": spec.labels.model_dump(), "relax": spec.relax.model_dump(), "spacing": spec.grid_spacing_angstrom}
+    items = []
+    for entry in spec.structures:
+        atoms = read_structure(entry.file)
+        structure = {
+            "numbers": atoms.numbers.tolist(),
+            "positions": np.round(atoms.positions, 8).tolist(),
+            "cell": np.round(atoms.cell.array, 8).tolist(),
+        }
+        for pressure in entry.pressures_gpa:
+            params = {"name": entry.name, "pressure_gpa": pressure, "reference": entry.reference, **structure}
             items.append({**params, "key": _key({**params, **settings})})
     return items

@@ -219,12 +219,14 @@ class DatasetStore:
         rows, arrays = read_archive(path)
         return [sample_from(row, arrays) for row in rows]
 
-    def write_manifest(self, extra: dict) -> dict:
-        """Rebuild manifest.json from every shard and item file; returns it."""
+    def write_manifest(self, extra: dict, fixed_split: str | None = None) -> dict:
+        """Rebuild manifest.json from every shard and item file; returns it. `fixed_split`
+        puts every sample in one split (a transfer set); otherwise split_of(group) decides."""
         rows = []
         for path in self._shard_files() + self._item_files():
             for row in read_index(path):
-                rows.append({**row, "split": split_of(row["group"]), "shard": path.relative_to(self.folder).as_posix()})
+                split = fixed_split or split_of(row["group"])
+                rows.append({**row, "split": split, "shard": path.relative_to(self.folder).as_posix()})
         manifest = {**extra, "count": len(rows), "samples": rows}
         with atomic_text_output(self.folder / "manifest.json") as handle:
             json.dump(manifest, handle, indent=1)
