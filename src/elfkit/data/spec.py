@@ -21,6 +21,8 @@ from elfkit.data.store import DatasetError
 
 
 class Strict(BaseModel):
+    """A spec section that refuses unknown keys (a typo is an error, not a silent default)."""
+
     model_config = ConfigDict(extra="forbid")
 
 
