@@ -212,3 +212,13 @@ def test_relaxed_crystal_lands_at_its_target_pressure_in_the_fixed_split(tmp_pat
     assert sample.metadata["relax_steps"] >= 1
     rows = elfkit.data.open("crystals", root=tmp_path).rows()
     assert [r["split"] for r in rows] == ["test"]
+
+
+def test_an_existing_dask_cluster_is_used_through_its_scheduler_address(tmp_path):
+    from dask.distributed import LocalCluster
+
+    spec = write_spec(tmp_path / "one.yaml", start=["atomic"], snapshots=1)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
+        report = generate(spec, scheduler=cluster.scheduler_address, root=tmp_path)
+    assert (report.done, report.failed) == (1, 0)
+    assert len(elfkit.data.open("tiny", root=tmp_path)) == 1
