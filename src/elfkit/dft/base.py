@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+import tempfile
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -117,3 +119,14 @@ def pressure_from_stress(stress_gpa: np.ndarray) -> float:
 def sha256_of(path: Path) -> str:
     """Hex SHA-256 of a file's bytes."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@contextmanager
+def scratch_folder(scratch):
+    """The given folder (created if needed), or a temporary one removed afterwards."""
+    if scratch is not None:
+        Path(scratch).mkdir(parents=True, exist_ok=True)
+        yield Path(scratch).resolve()
+        return
+    with tempfile.TemporaryDirectory(prefix="elfkit-dft-") as tmp:
+        yield Path(tmp)

@@ -20,9 +20,9 @@ from elfkit.dft.base import (
     kpoint_mesh,
     pressure_from_stress,
     refinement_factor,
+    scratch_folder,
     sha256_of,
 )
-from elfkit.dft.qe import scratch_folder
 from elfkit.field import Field
 from elfkit.physics import RHO_MIN_AU
 

@@ -10,9 +10,7 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +24,7 @@ from elfkit.dft.base import (
     kpoint_mesh,
     pressure_from_stress,
     refinement_factor,
+    scratch_folder,
     sha256_of,
 )
 from elfkit.units import HARTREE_IN_EV
@@ -48,17 +47,6 @@ def find_pseudopotentials(symbols, pseudo_dir: Path) -> dict[str, Path]:
             )
         found[symbol] = matches[0]
     return found
-
-
-@contextmanager
-def scratch_folder(scratch):
-    """The given folder (created if needed), or a temporary one removed afterwards."""
-    if scratch is not None:
-        Path(scratch).mkdir(parents=True, exist_ok=True)
-        yield Path(scratch).resolve()
-        return
-    with tempfile.TemporaryDirectory(prefix="elfkit-qe-") as tmp:
-        yield Path(tmp)
 
 
 def run_qe(atoms: Atoms, shape, settings: DFTSettings, scratch=None) -> DFTResult:
