@@ -110,6 +110,36 @@ def test_kill_minus_9_loses_only_items_in_flight(tmp_path):
     assert len(rows) == 4 and len({r["key"] for r in rows}) == 4
 
 
+def test_a_trajectory_resumes_from_its_md_and_label_checkpoints(tmp_path, monkeypatch):
+    import elfkit.data.hydrogen as hydrogen
+    import elfkit.dft
+
+    monkeypatch.setattr(hydrogen, "MD_SEGMENT_STEPS", 3)
+    spec = load_spec(write_spec(tmp_path / "one.yaml", start=["atomic"]))
+    item = work_items(spec)[0]
+    steps = hydrogen.snapshot_steps(item, spec.md.timestep_fs)
+    start = hydrogen.random_atomic_hydrogen(8, 1.5, 1)
+    md = hydrogen.MDSettings(**spec.md.model_dump())
+    early = hydrogen.sample_trajectory(start, 1500, steps[:1], md, tmp_path / "scratch")
+    later = hydrogen.sample_trajectory(start, 1500, steps, md, tmp_path / "scratch")
+    checkpoint = json.loads((tmp_path / "scratch" / "md-checkpoint.json").read_text())
+    assert checkpoint["step"] == steps[-1] == 6 and sorted(later) == steps
+    assert np.array_equal(early[steps[0]][0].positions, later[steps[0]][0].positions)
+    assert not np.allclose(later[steps[0]][0].positions, later[steps[1]][0].positions)
+    first = hydrogen.label_trajectory(item, spec, tmp_path / "scratch")
+
+    def recomputed(*args, **kwargs):
+        raise AssertionError("a checkpointed step was recomputed")
+
+    monkeypatch.setattr(hydrogen, "run_md", recomputed)
+    monkeypatch.setattr(elfkit.dft, "compute", recomputed)
+    again = hydrogen.label_trajectory(item, spec, tmp_path / "scratch")
+    assert [s.metadata["md_step"] for s in again] == steps
+    for one, other in zip(first, again):
+        assert np.array_equal(one.atoms.positions, other.atoms.positions)
+        assert np.abs(one.elf - other.elf).max() < 1e-3 and one.energy_ev == other.energy_ev
+
+
 def test_elf_codec_keeps_values_to_twelve_bits():
     elf = np.random.default_rng(0).random((9, 10, 11))
     assert np.abs(decode_elf(encode_elf(elf), elf.shape) - elf).max() <= 0.5 / 4095 + 1e-7

@@ -5,7 +5,9 @@ Densities are given by rs (bohr), the radius of the sphere holding one electron 
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import numpy as np
 from ase import Atoms
 
 from elfkit.dft.base import DFTSettings
+from elfkit.io._files import atomic_text_output
 from elfkit.units import BOHR_IN_ANGSTROM
 
 H2_BOND_ANGSTROM = 0.74
@@ -113,51 +116,126 @@ def _md_frames(path: Path, output: str, nsteps: int):
     return frames, temperatures[-nsteps:]
 
 
+MD_SEGMENT_STEPS = 100
+"""MD runs in segments of this many steps, each checkpointed. A segment starts from the last
+positions with velocities redrawn at the target temperature: a massive Andersen collision,
+which keeps the canonical sampling, so a killed run resumes from its last finished segment."""
+
+
+def snapshot_steps(item: dict, timestep_fs: float) -> list[int]:
+    """MD steps (1-based) at which a trajectory item takes its snapshots."""
+    equilibration = max(1, round(item["equilibration_fs"] / timestep_fs))
+    interval = max(1, round(item["interval_fs"] / timestep_fs))
+    return [equilibration + k * interval for k in range(1, item["snapshots"] + 1)]
+
+
+def sample_trajectory(start: Atoms, temperature_k: float, steps: list[int], md: MDSettings, folder: Path) -> dict:
+    """Run MD from `start` up to the last of `steps`; return {step: (atoms, temperature K)}.
+
+    Checkpoints after every MD_SEGMENT_STEPS steps into `folder`/md-checkpoint.json and
+    resumes from it when called again with the same folder.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    checkpoint = folder / "md-checkpoint.json"
+    state = _read_checkpoint(checkpoint) if checkpoint.exists() else {"step": 0, "atoms": start, "snapshots": {}}
+    while state["step"] < steps[-1]:
+        count = min(MD_SEGMENT_STEPS, steps[-1] - state["step"])
+        segment = folder / f"md-{state['step']:06d}"
+        segment.mkdir(exist_ok=True)
+        frames, temperatures = run_md(state["atoms"], temperature_k, count, md, segment)
+        for offset, (frame, temperature) in enumerate(zip(frames, temperatures), start=state["step"] + 1):
+            if offset in steps:
+                state["snapshots"][offset] = (_periodic(frame), temperature)
+        state["step"] += count
+        state["atoms"] = _periodic(frames[-1])
+        _write_checkpoint(checkpoint, state)
+        shutil.rmtree(segment, ignore_errors=True)
+    return state["snapshots"]
+
+
+def _periodic(frame: Atoms) -> Atoms:
+    atoms = Atoms(frame.numbers, positions=frame.positions, cell=frame.cell, pbc=True)
+    atoms.wrap()
+    return atoms
+
+
+def _atoms_json(atoms: Atoms) -> dict:
+    return {"numbers": atoms.numbers.tolist(), "positions": atoms.positions.tolist(), "cell": atoms.cell.array.tolist()}
+
+
+def _atoms_from_json(data: dict) -> Atoms:
+    return Atoms(data["numbers"], positions=data["positions"], cell=data["cell"], pbc=True)
+
+
+def _write_checkpoint(path: Path, state: dict) -> None:
+    payload = {
+        "step": state["step"],
+        "atoms": _atoms_json(state["atoms"]),
+        "snapshots": {str(step): [_atoms_json(a), t] for step, (a, t) in state["snapshots"].items()},
+    }
+    with atomic_text_output(path) as handle:
+        json.dump(payload, handle)
+
+
+def _read_checkpoint(path: Path) -> dict:
+    payload = json.loads(path.read_text())
+    return {
+        "step": payload["step"],
+        "atoms": _atoms_from_json(payload["atoms"]),
+        "snapshots": {int(step): (_atoms_from_json(a), t) for step, (a, t) in payload["snapshots"].items()},
+    }
+
+
 def label_trajectory(item: dict, spec, scratch: Path) -> list:
     """Run one trajectory of a hydrogen-md spec and label its snapshots with DFT.
 
     Equilibrates for `equilibration_fs`, then takes `snapshots` configurations
     `interval_fs` apart; each is recomputed with the label settings on a grid of spacing
     <= `spec.grid_spacing_angstrom` (Å). Returns elfkit.data.store.Sample objects whose
-    group is the trajectory, and whose temperature is the thermostat's target (K).
+    group is the trajectory, and whose temperature is the thermostat's target (K). The MD
+    and every label are checkpointed in `scratch`, so a rerun resumes where a kill stopped.
     """
-    from elfkit.data.store import Sample
-    from elfkit.dft import DFTSettings, compute
-    from elfkit.dft.base import dft_grid_shape
-
     md = MDSettings(**spec.md.model_dump())
     start = (molecular_hydrogen if item["start"] == "molecular" else random_atomic_hydrogen)(
         item["natoms"], item["rs_bohr"], item["seed"]
     )
-    equilibration = max(1, round(item["equilibration_fs"] / md.timestep_fs))
-    interval = max(1, round(item["interval_fs"] / md.timestep_fs))
-    nsteps = equilibration + item["snapshots"] * interval
-    frames, temperatures = run_md(start, item["temperature_k"], nsteps, md, scratch)
+    steps = snapshot_steps(item, md.timestep_fs)
+    snapshots = sample_trajectory(start, item["temperature_k"], steps, md, scratch)
+    return [
+        _labelled_snapshot(item, spec, md, step, *snapshots[step], scratch / f"label-{number:03d}")
+        for number, step in enumerate(steps, start=1)
+    ]
+
+
+def _labelled_snapshot(item: dict, spec, md: MDSettings, step: int, atoms: Atoms, temperature: float, folder: Path):
+    from elfkit.data.store import Sample, load_samples, save_samples
+    from elfkit.dft import DFTSettings, compute
+    from elfkit.dft.base import dft_grid_shape
+
+    done = folder.with_suffix(".npz")
+    if done.exists():
+        return load_samples(done)[0]
     labels = DFTSettings(**spec.labels.model_dump())
-    samples = []
-    for k in range(1, item["snapshots"] + 1):
-        step = equilibration + k * interval - 1
-        atoms = Atoms(frames[step].numbers, positions=frames[step].positions, cell=frames[step].cell, pbc=True)
-        atoms.wrap()
-        shape = dft_grid_shape(atoms.cell.array, spec.grid_spacing_angstrom, labels.cutoff_ev)
-        result = compute(atoms, shape, labels, scratch=scratch / f"label-{k:03d}")
-        samples.append(
-            Sample(
-                atoms=atoms,
-                elf=result.elf.values.astype(np.float32),
-                energy_ev=result.energy_ev,
-                pressure_gpa=result.pressure_gpa,
-                group=f"trajectory-{item['key']}",
-                temperature_k=float(item["temperature_k"]),
-                stress_gpa=result.stress_gpa,
-                metadata={
-                    **{k2: result.metadata[k2] for k2 in ("engine", "engine_version", "dft_grid", "scf_iterations", "electrons")},
-                    "md_step": step + 1,
-                    "time_fs": round((step + 1) * md.timestep_fs, 3),
-                    "instantaneous_temperature_k": temperatures[step],
-                    "rs_bohr": item["rs_bohr"],
-                    "start": item["start"],
-                },
-            )
-        )
-    return samples
+    shape = dft_grid_shape(atoms.cell.array, spec.grid_spacing_angstrom, labels.cutoff_ev)
+    result = compute(atoms, shape, labels, scratch=folder)
+    sample = Sample(
+        atoms=atoms,
+        elf=result.elf.values.astype(np.float32),
+        energy_ev=result.energy_ev,
+        pressure_gpa=result.pressure_gpa,
+        group=f"trajectory-{item['key']}",
+        temperature_k=float(item["temperature_k"]),
+        stress_gpa=result.stress_gpa,
+        metadata={
+            **{name: result.metadata[name] for name in ("engine", "engine_version", "dft_grid", "scf_iterations", "electrons")},
+            "md_step": step,
+            "time_fs": round(step * md.timestep_fs, 3),
+            "instantaneous_temperature_k": temperature,
+            "md_segment_steps": MD_SEGMENT_STEPS,
+            "rs_bohr": item["rs_bohr"],
+            "start": item["start"],
+        },
+    )
+    save_samples(done, [sample])
+    shutil.rmtree(folder, ignore_errors=True)
+    return sample

@@ -3,9 +3,10 @@
 Work items run on Dask workers (a local cluster with one single-threaded worker process
 per core by default, or any existing cluster given by its scheduler address, e.g. one
 started on SLURM with dask-jobqueue). Each finished item is written at once, atomically;
-a rerun skips finished items, so a killed run loses at most the items in flight. A failed
-item is logged with its reason (its scratch folder is kept for diagnosis) and the run goes on;
-a later run retries it. After every finished item the items
+a rerun skips finished items, so a killed run loses at most the items in flight, and long
+items (hydrogen trajectories) checkpoint into their scratch folder, so even those lose only
+their last few minutes. A failed item is logged with its reason (its scratch folder is kept
+for diagnosis) and the run goes on; a later run retries it. After every finished item the items
 are compacted into shards and the manifest is rebuilt, so the dataset on disk is always
 complete and consistent. Items are submitted in a hash-shuffled order, so that a partial
 run already spans the whole spec.
@@ -36,6 +37,14 @@ class GenerationReport:
     folder: Path
 
 
+def item_scratch(scratch_root: str | None, dataset: str, key: str) -> Path:
+    """The scratch folder of one work item: always the same, so that a rerun resumes from
+    the checkpoints a killed run left there (temporary folder when no root is given)."""
+    folder = Path(scratch_root or tempfile.gettempdir()) / f"elfkit-{dataset}-{key}"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder.resolve()
+
+
 def run_item(item: dict, spec_json: str, scratch_root: str | None):
     """Compute one work item on a worker; returns (key, samples or None, error or None)."""
     from elfkit.data.crystals import label_crystal
@@ -45,7 +54,7 @@ def run_item(item: dict, spec_json: str, scratch_root: str | None):
 
     spec = SPEC_ADAPTER.validate_json(spec_json)
     label = {"hydrogen-md": label_trajectory, "prototypes": label_structure, "relaxed-crystals": label_crystal}[spec.kind]
-    scratch = Path(tempfile.mkdtemp(prefix=f"elfkit-{item['key']}-", dir=scratch_root)).resolve()
+    scratch = item_scratch(scratch_root, spec.name, item["key"])
     try:
         samples = label(item, spec, scratch)
     except Exception as exc:

@@ -132,6 +132,17 @@ def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
             np.savez(handle, **arrays)
 
 
+def save_samples(path: Path, samples: list[Sample]) -> None:
+    """Write samples to one .npz file atomically (the item/shard format)."""
+    _write_npz(path, _pack(samples))
+
+
+def load_samples(path: Path) -> list[Sample]:
+    """Read the samples of one .npz file written by `save_samples`; DatasetError if corrupt."""
+    rows, arrays = read_archive(path)
+    return [sample_from(row, arrays) for row in rows]
+
+
 def read_archive(path: Path) -> tuple[list[dict], dict[str, np.ndarray]]:
     """Index rows and arrays of an item or shard file; DatasetError if it is corrupt."""
     try:
@@ -195,7 +206,7 @@ class DatasetStore:
         """Store the samples of one finished work item atomically."""
         for sample in samples:
             sample.metadata["item"] = item_key
-        _write_npz(self.folder / "items" / f"{item_key}.npz", _pack(samples))
+        save_samples(self.folder / "items" / f"{item_key}.npz", samples)
 
     def log_failure(self, item_key: str, reason: str) -> None:
         """Append one line naming a failed work item and why."""
@@ -206,18 +217,13 @@ class DatasetStore:
         """Move item files into shards of `shard_size` samples; safe to interrupt and rerun."""
         in_shards = {row["key"] for shard in self._shard_files() for row in read_index(shard)}
         items = self._item_files()
-        pending = [s for p in items for s in self._samples(p) if s.key not in in_shards]
+        pending = [s for p in items for s in load_samples(p) if s.key not in in_shards]
         number = len(self._shard_files())
         for start in range(0, len(pending), self.shard_size):
-            _write_npz(self.folder / "shards" / f"shard-{number:04d}.npz", _pack(pending[start : start + self.shard_size]))
+            save_samples(self.folder / "shards" / f"shard-{number:04d}.npz", pending[start : start + self.shard_size])
             number += 1
         for path in items:
             path.unlink()
-
-    @staticmethod
-    def _samples(path: Path) -> list[Sample]:
-        rows, arrays = read_archive(path)
-        return [sample_from(row, arrays) for row in rows]
 
     def write_manifest(self, extra: dict, fixed_split: str | None = None) -> dict:
         """Rebuild manifest.json from every shard and item file; returns it. `fixed_split`
