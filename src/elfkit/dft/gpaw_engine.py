@@ -32,7 +32,6 @@ def run_gpaw(atoms: Atoms, shape, settings: DFTSettings, scratch=None) -> DFTRes
     try:
         import gpaw
         from gpaw import GPAW, PW, KohnShamConvergenceError
-        from gpaw.elf import elf_from_dft_calculation
     except ImportError:
         raise DFTError("GPAW is not installed (make installs it; or pip install gpaw gpaw-data)") from None
     factor = refinement_factor(atoms.cell.array, shape, settings.cutoff_ev)
@@ -57,7 +56,7 @@ def run_gpaw(atoms: Atoms, shape, settings: DFTSettings, scratch=None) -> DFTRes
             stress = work.get_stress(voigt=False) * EV_PER_ANGSTROM3_IN_GPA
         except KohnShamConvergenceError:
             raise DFTError(f"SCF did not converge (see {folder / 'gpaw.txt'})") from None
-        elf = np.asarray(elf_from_dft_calculation(calc, ncut=RHO_MIN_AU).data)
+        elf = valence_elf(calc)
     if elf.shape != dft_shape:
         raise DFTError(f"GPAW returned the ELF on {elf.shape}, expected {dft_shape}")
     metadata = {
@@ -74,6 +73,30 @@ def run_gpaw(atoms: Atoms, shape, settings: DFTSettings, scratch=None) -> DFTRes
     elf = elf[::factor, ::factor, ::factor]
     field = Field(atoms.copy(), np.clip(elf, 0.0, 1.0), "elf", metadata={"source_format": "gpaw"})
     return DFTResult(field, energy, pressure_from_stress(stress), stress, metadata)
+
+
+def valence_elf(calc) -> np.ndarray:
+    """ELF of the valence electrons of a finished GPAW calculation, on its fine grid.
+
+    gpaw.elf.elf_from_dft_calculation adds the PAW setups' smooth core density and core
+    kinetic-energy density; Quantum ESPRESSO's pp.x uses the valence electrons only. elfkit
+    takes the valence ELF from both engines, so that they agree outside the pseudisation
+    spheres (for hydrogen, which has no core, the two definitions coincide).
+    """
+    from gpaw.elf import elf
+    from gpaw.fd_operators import Gradient
+
+    density = calc.dft.density
+    density.update_ked(calc.dft.ibzwfs)
+    valence_sR = density.nt_sR.new()
+    valence_sR.data[:] = density.nt_sR.data - density.nct_R.data
+    gradients = [Gradient(valence_sR.desc._gd, axis, n=2) for axis in range(3)]
+    gradient2_sR = valence_sR.new(zeroed=True)
+    for gradient2_R, valence_R in zip(gradient2_sR, valence_sR):
+        for gradient in gradients:
+            gradient2_R.data += gradient(valence_R).data ** 2
+    kinetic_sR = density.taut_sR.data - density.tauct_R.data
+    return np.asarray(elf(valence_sR.data, gradient2_sR.data, kinetic_sR, RHO_MIN_AU))
 
 
 def _occupations(smearing_ev: float) -> dict:

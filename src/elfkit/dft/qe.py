@@ -51,7 +51,7 @@ def find_pseudopotentials(symbols, pseudo_dir: Path) -> dict[str, Path]:
 
 def run_qe(atoms: Atoms, shape, settings: DFTSettings, scratch=None) -> DFTResult:
     """SCF + ELF with Quantum ESPRESSO; see `elfkit.dft.compute`."""
-    pseudo_dir = Path(settings.pseudo_dir) if settings.pseudo_dir else PACKAGE_PSEUDO_DIR
+    pseudo_dir = Path(settings.pseudo_dir).resolve() if settings.pseudo_dir else PACKAGE_PSEUDO_DIR
     pseudos = find_pseudopotentials(atoms.get_chemical_symbols(), pseudo_dir)
     factor = refinement_factor(atoms.cell.array, shape, settings.cutoff_ev)
     dft_shape = tuple(factor * n for n in shape)

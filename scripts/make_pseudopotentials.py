@@ -1,0 +1,103 @@
+"""Generate elfkit's norm-conserving PBE pseudopotentials with Quantum ESPRESSO's ld1.x.
+
+Each element's recipe (reference configuration, pseudised channels with their radii in bohr,
+the local channel, the partial-core radius) is in RECIPES. The script writes
+<X>.ld1.in, runs `ld1.x` and keeps <X>.ld1.out (the all-electron and pseudo-atom checks
+ld1.x prints) next to <X>.pbe-tm.UPF. Troullier-Martins, scalar-relativistic, nonlinear
+core correction. Every pseudopotential is then validated against GPAW with
+benchmarks/pseudo_validation.py before a dataset uses it.
+
+Run:  python scripts/make_pseudopotentials.py [ELEMENT ...] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+from pathlib import Path
+
+from ase.data import atomic_numbers
+
+OUT = Path(__file__).resolve().parents[1] / "src" / "elfkit" / "dft" / "pseudo"
+
+# symbol: (configuration, [(label, l, occupation, rc_bohr[, energy_ry])], local channel l,
+# partial-core radius bohr). A channel without an energy is pseudised at its bound eigenvalue;
+# unbound ones (empty d shells of Al and the alkalis) at the given reference energy (Ry).
+RECIPES = {
+    "Li": ("[He] 2s1 2p0", [("2S", 0, 1.0, 2.2), ("2P", 1, 0.0, 2.2)], 1, 1.2),
+    "Be": ("[He] 2s2 2p0", [("2S", 0, 2.0, 1.6), ("2P", 1, 0.0, 1.6)], 1, 0.8),
+    "Na": ("[Ne] 3s1 3p0", [("3S", 0, 1.0, 2.6), ("3P", 1, 0.0, 2.6)], 1, 1.2),
+    "Mg": ("[Ne] 3s2 3p0", [("3S", 0, 2.0, 2.4), ("3P", 1, 0.0, 2.4)], 1, 1.0),
+    "Al": ("[Ne] 3s2 3p1 3d0", [("3S", 0, 2.0, 2.2), ("3P", 1, 1.0, 2.2), ("3D", 2, 0.0, 2.2, -0.10)], 2, 1.0),
+    "K": ("[Ar] 4s1 4p0 3d0", [("4S", 0, 1.0, 3.0), ("4P", 1, 0.0, 3.0), ("3D", 2, 0.0, 3.0, -0.10)], 2, 1.5),
+    "Ca": ("[Ar] 4s2 4p0 3d0", [("4S", 0, 2.0, 2.8), ("4P", 1, 0.0, 2.8), ("3D", 2, 0.0, 2.6)], 1, 1.4),
+    "Rb": ("[Kr] 5s1 5p0 4d0", [("5S", 0, 1.0, 3.2), ("5P", 1, 0.0, 3.2), ("4D", 2, 0.0, 3.2, -0.10)], 2, 1.7),
+    "Sr": ("[Kr] 5s2 5p0 4d0", [("5S", 0, 2.0, 3.0), ("5P", 1, 0.0, 3.0), ("4D", 2, 0.0, 2.8)], 1, 1.6),
+    "Cs": ("[Xe] 6s1 6p0 5d0", [("6S", 0, 1.0, 3.4), ("6P", 1, 0.0, 3.4), ("5D", 2, 0.0, 3.4, -0.10)], 2, 2.0),
+    "Ba": ("[Xe] 6s2 6p0 5d0", [("6S", 0, 2.0, 3.2), ("6P", 1, 0.0, 3.2), ("5D", 2, 0.0, 3.0)], 1, 1.8),
+    "Sc": ("[Ar] 3d1 4s2 4p0", [("4S", 0, 2.0, 2.6), ("4P", 1, 0.0, 2.8), ("3D", 2, 1.0, 2.0)], 1, 1.2),
+    "Y": ("[Kr] 4d1 5s2 5p0", [("5S", 0, 2.0, 2.8), ("5P", 1, 0.0, 3.0), ("4D", 2, 1.0, 2.3)], 1, 1.4),
+    "La": ("[Xe] 5d1 6s2 6p0", [("6S", 0, 2.0, 3.0), ("6P", 1, 0.0, 3.2), ("5D", 2, 1.0, 2.5)], 1, 1.6),
+    "Ti": ("[Ar] 3d2 4s2 4p0", [("4S", 0, 2.0, 2.5), ("4P", 1, 0.0, 2.7), ("3D", 2, 2.0, 2.1)], 1, 1.1),
+    "Zr": ("[Kr] 4d2 5s2 5p0", [("5S", 0, 2.0, 2.7), ("5P", 1, 0.0, 2.9), ("4D", 2, 2.0, 2.2)], 1, 1.3),
+    "Hf": ("[Xe] 4f14 5d2 6s2 6p0", [("6S", 0, 2.0, 2.7), ("6P", 1, 0.0, 2.9), ("5D", 2, 2.0, 2.3)], 1, 1.3),
+    "V": ("[Ar] 3d3 4s2 4p0", [("4S", 0, 2.0, 2.4), ("4P", 1, 0.0, 2.6), ("3D", 2, 3.0, 1.8)], 1, 1.0),
+    "Nb": ("[Kr] 4d4 5s1 5p0", [("5S", 0, 1.0, 2.6), ("5P", 1, 0.0, 2.8), ("4D", 2, 4.0, 2.1)], 1, 1.2),
+    "Ta": ("[Xe] 4f14 5d3 6s2 6p0", [("6S", 0, 2.0, 2.6), ("6P", 1, 0.0, 2.8), ("5D", 2, 3.0, 2.2)], 1, 1.2),
+}
+
+
+def ld1_input(symbol: str) -> str:
+    """The ld1.x input of one element's recipe (ld1.x wants the local channel last)."""
+    config, channels, lloc, rcore = RECIPES[symbol]
+    lines = [
+        " &input",
+        f"    title='{symbol}'",
+        f"    zed={atomic_numbers[symbol]}.0",
+        "    rel=1",
+        f"    config='{config}'",
+        "    iswitch=3",
+        "    dft='PBE'",
+        " /",
+        " &inputp",
+        "    pseudotype=2",
+        f"    file_pseudopw='{symbol}.pbe-tm.UPF'",
+        "    author='elfkit'",
+        f"    lloc={lloc}",
+        "    nlcc=.true.",
+        "    new_core_ps=.true.",
+        f"    rcore={rcore}",
+        "    tm=.true.",
+        " /",
+        str(len(channels)),
+    ]
+    for label, l, occupation, rc, *energy in sorted(channels, key=lambda channel: channel[1] == lloc):
+        lines.append(f"{label}  {l + 1}  {l}  {occupation:.2f}  {energy[0] if energy else 0.0:.2f}  {rc:.2f}  {rc:.2f}  0.0")
+    return "\n".join(lines) + "\n"
+
+
+def generate(symbol: str, folder: Path) -> Path:
+    """Write the input, run ld1.x in `folder`; returns the UPF path. RuntimeError if ld1.x fails."""
+    source = folder / f"{symbol}.ld1.in"
+    source.write_text(ld1_input(symbol))
+    with open(source) as stdin, open(folder / f"{symbol}.ld1.out", "w") as stdout:
+        completed = subprocess.run(["ld1.x"], stdin=stdin, stdout=stdout, stderr=subprocess.STDOUT, cwd=folder)
+    upf = folder / f"{symbol}.pbe-tm.UPF"
+    log = (folder / f"{symbol}.ld1.out").read_text()
+    if completed.returncode != 0 or not upf.exists() or "Error" in log:
+        raise RuntimeError(f"ld1.x failed for {symbol}; see {folder / f'{symbol}.ld1.out'}")
+    return upf
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("elements", nargs="*", default=sorted(RECIPES))
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    for symbol in args.elements:
+        print(generate(symbol, args.out))
+
+
+if __name__ == "__main__":
+    main()
