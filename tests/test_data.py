@@ -3,6 +3,7 @@ resuming, kill -9, failures, streaming."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -138,6 +139,29 @@ def test_a_trajectory_resumes_from_its_md_and_label_checkpoints(tmp_path, monkey
     for one, other in zip(first, again):
         assert np.array_equal(one.atoms.positions, other.atoms.positions)
         assert np.abs(one.elf - other.elf).max() < 1e-3 and one.energy_ev == other.energy_ev
+
+
+def test_a_stalled_md_segment_is_rerun_with_careful_mixing(tmp_path, monkeypatch):
+    import elfkit.data.hydrogen as hydrogen
+    from elfkit.dft.base import DFTError
+
+    real_run_md = hydrogen.run_md
+    calls, inputs = [], []
+
+    def stall_once(*args, careful=False, **kwargs):
+        calls.append(careful)
+        if not careful:
+            raise DFTError("SCF did not converge (see md.out)")
+        frames = real_run_md(*args, careful=careful, **kwargs)
+        inputs.append((args[4] / "md.in").read_text())
+        return frames
+
+    monkeypatch.setattr(hydrogen, "run_md", stall_once)
+    md = hydrogen.MDSettings(cutoff_ev=250.0, thermostat_collision_steps=5)
+    snapshots = hydrogen.sample_trajectory(hydrogen.random_atomic_hydrogen(8, 1.5, 1), 1500, [2], md, tmp_path)
+    assert calls == [False, True] and list(snapshots) == [2]
+    assert json.loads((tmp_path / "md-checkpoint.json").read_text())["careful_segments"] == [0]
+    assert re.search(r"mixing_beta\s*=\s*0\.1\b", inputs[0]) and re.search(r"electron_maxstep\s*=\s*600", inputs[0])
 
 
 def test_elf_codec_keeps_values_to_twelve_bits():

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
-from elfkit.dft.base import DFTSettings
+from elfkit.dft.base import DFTError, DFTSettings
 from elfkit.io._files import atomic_text_output
 from elfkit.units import BOHR_IN_ANGSTROM
 
@@ -88,15 +88,23 @@ class MDSettings:
     thermostat_collision_steps: int = 20
 
 
-def run_md(atoms: Atoms, temperature_k: float, nsteps: int, md: MDSettings, folder: Path):
-    """Run `nsteps` MD steps; return (frames, temperatures in K) for steps 1..nsteps."""
+MIXING = {"mixing_mode": "local-TF", "mixing_beta": 0.3}
+CAREFUL_MIXING = {"mixing_mode": "local-TF", "mixing_beta": 0.1, "mixing_ndim": 16}
+"""Mixing for rerunning an MD segment whose SCF stalled with MIXING: at the Gamma point,
+levels crossing the Fermi level can make the default mixing oscillate forever."""
+
+
+def run_md(atoms: Atoms, temperature_k: float, nsteps: int, md: MDSettings, folder: Path, careful: bool = False):
+    """Run `nsteps` MD steps; return (frames, temperatures in K) for steps 1..nsteps.
+    `careful` uses CAREFUL_MIXING and allows 600 SCF iterations per step."""
     from elfkit.dft.qe import PACKAGE_PSEUDO_DIR, check_converged, find_pseudopotentials, run_program, write_pw_input
 
-    settings = DFTSettings(engine="qe", cutoff_ev=md.cutoff_ev, smearing_ev=md.smearing_ev, scf_tolerance_ev=1e-6)
+    settings = DFTSettings(engine="qe", cutoff_ev=md.cutoff_ev, smearing_ev=md.smearing_ev, scf_tolerance_ev=1e-6,
+                           max_scf_iterations=600 if careful else 200)
     pseudos = find_pseudopotentials(atoms.get_chemical_symbols(), PACKAGE_PSEUDO_DIR)
     extra = {
         "control": {"calculation": "md", "dt": md.timestep_fs / RY_TIME_FS, "nstep": nsteps, "tstress": False},
-        "electrons": {"mixing_mode": "local-TF", "mixing_beta": 0.3},
+        "electrons": CAREFUL_MIXING if careful else MIXING,
         "ions": {"ion_temperature": "andersen", "tempw": temperature_k, "nraise": md.thermostat_collision_steps},
     }
     write_pw_input(folder / "md.in", atoms, settings, pseudos, PACKAGE_PSEUDO_DIR, folder, (0, 0, 0), extra=extra)
@@ -137,12 +145,13 @@ def sample_trajectory(start: Atoms, temperature_k: float, steps: list[int], md: 
     """
     folder.mkdir(parents=True, exist_ok=True)
     checkpoint = folder / "md-checkpoint.json"
-    state = _read_checkpoint(checkpoint) if checkpoint.exists() else {"step": 0, "atoms": start, "snapshots": {}}
+    fresh = {"step": 0, "atoms": start, "snapshots": {}, "careful_segments": []}
+    state = _read_checkpoint(checkpoint) if checkpoint.exists() else fresh
     while state["step"] < steps[-1]:
         count = min(MD_SEGMENT_STEPS, steps[-1] - state["step"])
         segment = folder / f"md-{state['step']:06d}"
         segment.mkdir(exist_ok=True)
-        frames, temperatures = run_md(state["atoms"], temperature_k, count, md, segment)
+        frames, temperatures = _run_segment(state, temperature_k, count, md, segment)
         for offset, (frame, temperature) in enumerate(zip(frames, temperatures), start=state["step"] + 1):
             if offset in steps:
                 state["snapshots"][offset] = (_periodic(frame), temperature)
@@ -151,6 +160,19 @@ def sample_trajectory(start: Atoms, temperature_k: float, steps: list[int], md: 
         _write_checkpoint(checkpoint, state)
         shutil.rmtree(segment, ignore_errors=True)
     return state["snapshots"]
+
+
+def _run_segment(state: dict, temperature_k: float, count: int, md: MDSettings, segment: Path):
+    """One MD segment; rerun with careful mixing (and noted in `state`) if its SCF stalls."""
+    try:
+        return run_md(state["atoms"], temperature_k, count, md, segment)
+    except DFTError as error:
+        if "did not converge" not in str(error):
+            raise
+    shutil.rmtree(segment)
+    segment.mkdir()
+    state["careful_segments"].append(state["step"])
+    return run_md(state["atoms"], temperature_k, count, md, segment, careful=True)
 
 
 def _periodic(frame: Atoms) -> Atoms:
@@ -172,6 +194,7 @@ def _write_checkpoint(path: Path, state: dict) -> None:
         "step": state["step"],
         "atoms": _atoms_json(state["atoms"]),
         "snapshots": {str(step): [_atoms_json(a), t] for step, (a, t) in state["snapshots"].items()},
+        "careful_segments": state["careful_segments"],
     }
     with atomic_text_output(path) as handle:
         json.dump(payload, handle)
@@ -183,6 +206,7 @@ def _read_checkpoint(path: Path) -> dict:
         "step": payload["step"],
         "atoms": _atoms_from_json(payload["atoms"]),
         "snapshots": {int(step): (_atoms_from_json(a), t) for step, (a, t) in payload["snapshots"].items()},
+        "careful_segments": payload.get("careful_segments", []),
     }
 
 
