@@ -1,10 +1,12 @@
-"""Cutoff and k-point convergence of GPAW ELF for metal prototypes, and time per structure.
+"""Cutoff and k-point convergence of the metal ELF labels (QE with elfkit's pseudopotentials).
 
-For La fcc and Li bcc at ambient and half volume: the ELF at increasing cutoffs (k-spacing
-0.2 1/Å) and at increasing k-point density (cutoff 500 eV), each compared with the densest
-setting on one grid (ELF MAE, max, histogram W1), with energy, pressure and wall time.
+For a few prototypes at ambient and half volume: the ELF at the chosen cutoff and at lower
+ones (at the densest k-point spacing), and at several k-point spacings (at the highest
+cutoff), each compared with the densest setting on one grid (ELF MAE, max, histogram W1),
+with energy, pressure, k-mesh and wall time.
 
-Run:  python benchmarks/metal_convergence.py [--out benchmarks/results/metal_convergence.json]
+Run:  python benchmarks/metal_convergence.py [--cutoffs 350 450 600] [--kspacings 0.4 0.3 0.25 0.15]
+          [--pseudo-dir DIR] [--out benchmarks/results/metal_convergence.json]
 """
 
 from __future__ import annotations
@@ -13,24 +15,28 @@ import argparse
 import json
 from pathlib import Path
 
+import dft_convergence
+from report import emit
+
 from elfkit.data.metals import build
 from elfkit.dft import DFTSettings, compute
 from elfkit.dft.base import dft_grid_shape
+from elfkit.dft.qe import PACKAGE_PSEUDO_DIR
 
-import dft_convergence
-
-CUTOFFS_EV = (300.0, 400.0, 500.0)
-KSPACINGS = (0.4, 0.3, 0.25, 0.2)
+STRUCTURES = (("bcc", ["Li"]), ("fcc", ["Na"]), ("hcp", ["Mg"]), ("C15", ["Li", "Mg"]))
+SMEARING_EV = 0.2
 
 
-def series(atoms) -> dict:
-    shape = dft_grid_shape(atoms.cell.array, 0.12, max(CUTOFFS_EV))
+def series(atoms, cutoffs: list[float], kspacings: list[float], pseudo_dir: str) -> dict:
+    """ELF of `atoms` over the cutoff and k-spacing series, against the densest setting."""
+    shape = dft_grid_shape(atoms.cell.array, 0.12, max(cutoffs))
+    densest_k = min(kspacings)
     runs = {}
-    for cutoff in CUTOFFS_EV:
-        runs[f"cutoff {cutoff:g}"] = compute(atoms, shape, DFTSettings("gpaw", cutoff, 0.2, 0.2))
-    for k in KSPACINGS[:-1]:
-        runs[f"kspacing {k:g}"] = compute(atoms, shape, DFTSettings("gpaw", max(CUTOFFS_EV), k, 0.2))
-    best = runs[f"cutoff {max(CUTOFFS_EV):g}"]
+    for cutoff in sorted(cutoffs):
+        runs[f"cutoff {cutoff:g}"] = compute(atoms, shape, DFTSettings("qe", cutoff, densest_k, SMEARING_EV, pseudo_dir=pseudo_dir))
+    for k in sorted(kspacings)[1:]:
+        runs[f"kspacing {k:g}"] = compute(atoms, shape, DFTSettings("qe", max(cutoffs), k, SMEARING_EV, pseudo_dir=pseudo_dir))
+    best = runs[f"cutoff {max(cutoffs):g}"]
     return {
         "grid": list(shape),
         **{
@@ -48,17 +54,18 @@ def series(atoms) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--cutoffs", type=float, nargs="+", default=[350.0, 450.0, 600.0])
+    parser.add_argument("--kspacings", type=float, nargs="+", default=[0.4, 0.3, 0.25, 0.15])
+    parser.add_argument("--pseudo-dir", default=str(PACKAGE_PSEUDO_DIR))
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     report = {}
-    for prototype, element in (("fcc", "La"), ("bcc", "Li")):
+    for prototype, elements in STRUCTURES:
         for fraction in (1.0, 0.5):
-            name = f"{element}-{prototype}-V{fraction:g}"
-            report[name] = series(build(prototype, [element], fraction))
-            print(json.dumps({name: report[name]}, indent=1), flush=True)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(report, indent=2) + "\n")
+            name = f"{''.join(elements)}-{prototype}-V{fraction:g}"
+            report[name] = series(build(prototype, elements, fraction), args.cutoffs, args.kspacings, args.pseudo_dir)
+            print(json.dumps({name: report[name]}), flush=True)
+    emit(report, args.out)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 the same grid, for each element in its bcc and fcc forms at ambient and half volume.
 
 Both engines give the valence pseudo-ELF (elfkit strips GPAW's smooth core density, see
-elfkit.dft.gpaw_engine.valence_elf). A pseudopotential passes when the whole-cell ELF mean
+elfkit.dft.gpaw_engine.valence_elf), and GPAW uses the setup with the same valence as our
+pseudopotential (the valence ELF depends on which shells are valence: GPAW's default Na
+setup holds the 2s2p shells too). An element without such a setup cannot be validated. A pseudopotential passes when the whole-cell ELF mean
 absolute difference is below 0.01 in every structure. Also reported: the difference outside
 the pseudisation spheres (the larger of our r_c and GPAW's PAW r_cut; the interstitial, where
 hydrogen sits in a hydride) and both engines' pressures (GPa) as a transferability check.
@@ -25,7 +27,8 @@ from elfkit.analysis.metrics import distance_to_nearest_nucleus
 from elfkit.data.metals import build
 from elfkit.dft import DFTSettings, compute
 from elfkit.dft.base import DFTError, dft_grid_shape
-from elfkit.dft.qe import PACKAGE_PSEUDO_DIR, find_pseudopotentials
+from elfkit.dft.gpaw_engine import setups_with_valence
+from elfkit.dft.qe import PACKAGE_PSEUDO_DIR, find_pseudopotentials, valence_electrons
 from elfkit.units import BOHR_IN_ANGSTROM
 
 TOLERANCE = 0.01
@@ -42,23 +45,24 @@ def pseudo_radius_bohr(upf: Path) -> float:
     return max(radii)
 
 
-def gpaw_radius_bohr(symbol: str) -> float:
-    """Largest PAW cut-off radius (bohr) of GPAW's PBE setup for `symbol`."""
+def gpaw_radius_bohr(symbol: str, name: str) -> float:
+    """Largest PAW cut-off radius (bohr) of GPAW's PBE setup `name` for `symbol`."""
     from gpaw.setup import create_setup
 
-    return float(max(create_setup(symbol, "PBE").rcut_j))
+    return float(max(create_setup(symbol, "PBE", type=name).rcut_j))
 
 
 def validate_element(symbol: str, pseudo_dir: str, cutoff_ev: float, gpaw_cutoff_ev: float, kspacing: float) -> dict:
     """ELF differences between QE (our pseudopotential) and GPAW for four structures of `symbol`."""
     upf = find_pseudopotentials([symbol], Path(pseudo_dir).resolve())[symbol]
-    radius = max(pseudo_radius_bohr(upf), gpaw_radius_bohr(symbol)) * BOHR_IN_ANGSTROM
+    setups = setups_with_valence(valence_electrons([symbol], Path(pseudo_dir).resolve()))
+    radius = max(pseudo_radius_bohr(upf), gpaw_radius_bohr(symbol, setups[symbol])) * BOHR_IN_ANGSTROM
     rows = {}
     for prototype, fraction in STRUCTURES:
         atoms = build(prototype, [symbol], fraction)
         shape = dft_grid_shape(atoms.cell.array, 0.12, max(cutoff_ev, gpaw_cutoff_ev))
         qe = compute(atoms, shape, DFTSettings("qe", cutoff_ev, kspacing, 0.2, pseudo_dir=pseudo_dir))
-        gpaw = compute(atoms, shape, DFTSettings("gpaw", gpaw_cutoff_ev, kspacing, 0.2))
+        gpaw = compute(atoms, shape, DFTSettings("gpaw", gpaw_cutoff_ev, kspacing, 0.2, gpaw_setups=setups))
         difference = np.abs(qe.elf.values - gpaw.elf.values)
         outside = distance_to_nearest_nucleus(atoms, shape) > radius
         rows[f"{prototype} V={fraction:g}"] = {
@@ -68,7 +72,8 @@ def validate_element(symbol: str, pseudo_dir: str, cutoff_ev: float, gpaw_cutoff
             "pressure_gpa_qe_gpaw": [round(qe.pressure_gpa, 2), round(gpaw.pressure_gpa, 2)],
         }
     passes = all(r["elf_mae_cell"] < TOLERANCE for r in rows.values())
-    return {"passes": passes, "core_radius_angstrom": round(radius, 3), "pseudopotential": upf.name, "structures": rows}
+    return {"passes": passes, "core_radius_angstrom": round(radius, 3), "pseudopotential": upf.name,
+            "gpaw_setup": setups[symbol], "structures": rows}
 
 
 def cutoff_series(symbol: str, pseudo_dir: str, cutoffs: list[float], kspacing: float) -> dict:

@@ -47,6 +47,18 @@ def _sample_checks(dataset: Dataset) -> dict:
     return {name: {"ok": not keys, "failing": keys[:20], "count": len(keys)} for name, keys in problems.items()}
 
 
+def _matching_setups(atoms, labels: dict, other: str) -> dict:
+    """For a GPAW recomputation of QE labels: GPAW setups with the pseudopotentials' valence,
+    since the valence ELF depends on which shells are valence."""
+    if other != "gpaw":
+        return {}
+    from elfkit.dft.gpaw_engine import setups_with_valence
+    from elfkit.dft.qe import valence_electrons
+
+    pseudo_dir = Path(labels["pseudo_dir"]) if labels.get("pseudo_dir") else None
+    return {"gpaw_setups": setups_with_valence(valence_electrons(atoms.get_chemical_symbols(), pseudo_dir))}
+
+
 def _cross_engine(dataset: Dataset, count: int, seed: int) -> dict:
     from elfkit.dft import DFTSettings, compute
 
@@ -59,7 +71,7 @@ def _cross_engine(dataset: Dataset, count: int, seed: int) -> dict:
     for sample in dataset:
         if sample.key not in keys:
             continue
-        settings = DFTSettings(**{**labels, "engine": other})
+        settings = DFTSettings(**{**labels, "engine": other, **_matching_setups(sample.atoms, labels, other)})
         result = compute(sample.atoms, sample.elf.shape, settings)
         difference = np.abs(result.elf.values - sample.elf)
         results.append(

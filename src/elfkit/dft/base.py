@@ -38,6 +38,8 @@ class DFTSettings:
     smearing_ev: Marzari-Vanderbilt cold smearing width (eV); 0 means fixed occupations.
     scf_tolerance_ev: SCF energy convergence per cell (eV).
     pseudo_dir: QE only: a folder with one <Symbol>*.UPF per element; None uses elfkit's own.
+    gpaw_setups: GPAW only: setup name per element, e.g. {"Na": "1"} for the one-electron
+        setup (see elfkit.dft.gpaw_engine.setups_with_valence); None uses GPAW's defaults.
     """
 
     engine: str = "qe"
@@ -47,6 +49,7 @@ class DFTSettings:
     scf_tolerance_ev: float = 1e-6
     max_scf_iterations: int = 200
     pseudo_dir: str | None = None
+    gpaw_setups: dict[str, str] | None = None
 
     def __post_init__(self):
         if self.engine not in ENGINES:

@@ -41,6 +41,7 @@ def run_gpaw(atoms: Atoms, shape, settings: DFTSettings, scratch=None) -> DFTRes
     with scratch_folder(scratch) as folder:
         calc = GPAW(
             mode=PW(settings.cutoff_ev),
+            setups=settings.gpaw_setups or "paw",
             xc="PBE",
             kpts={"size": mesh, "gamma": True},
             gpts=dft_shape,
@@ -73,6 +74,26 @@ def run_gpaw(atoms: Atoms, shape, settings: DFTSettings, scratch=None) -> DFTRes
     elf = elf[::factor, ::factor, ::factor]
     field = Field(atoms.copy(), np.clip(elf, 0.0, 1.0), "elf", metadata={"source_format": "gpaw"})
     return DFTResult(field, energy, pressure_from_stress(stress), stress, metadata)
+
+
+def setups_with_valence(valence: dict[str, float]) -> dict[str, str]:
+    """GPAW PBE setup names whose valence equals `valence` (electrons per element), e.g. to
+    compare with a QE pseudopotential: GPAW's default Na setup has 7 electrons (2s2p
+    semicore), its "1" setup one. DFTError naming the element when no setup matches."""
+    from gpaw.setup import create_setup
+
+    chosen = {}
+    for symbol, electrons in sorted(valence.items()):
+        for name in ("paw", str(round(electrons))):
+            try:
+                if create_setup(symbol, "PBE", type=name).Nv == round(electrons):
+                    chosen[symbol] = name
+                    break
+            except (RuntimeError, OSError):
+                continue
+        else:
+            raise DFTError(f"GPAW has no PBE setup for {symbol} with {electrons:g} valence electrons")
+    return chosen
 
 
 def valence_elf(calc) -> np.ndarray:

@@ -49,6 +49,18 @@ def find_pseudopotentials(symbols, pseudo_dir: Path) -> dict[str, Path]:
     return found
 
 
+def valence_electrons(symbols, pseudo_dir: Path | None = None) -> dict[str, float]:
+    """Valence electrons per element of the pseudopotentials QE would use (z_valence)."""
+    found = find_pseudopotentials(symbols, pseudo_dir or PACKAGE_PSEUDO_DIR)
+    valence = {}
+    for symbol, path in found.items():
+        match = re.search(r'z_valence="\s*([0-9.Ee+-]+)"', path.read_text())
+        if not match:
+            raise DFTError(f"{path}: no z_valence in the UPF header")
+        valence[symbol] = float(match.group(1))
+    return valence
+
+
 def run_qe(atoms: Atoms, shape, settings: DFTSettings, scratch=None) -> DFTResult:
     """SCF + ELF with Quantum ESPRESSO; see `elfkit.dft.compute`."""
     pseudo_dir = Path(settings.pseudo_dir).resolve() if settings.pseudo_dir else PACKAGE_PSEUDO_DIR
@@ -158,9 +170,12 @@ def check_converged(output: str, path: Path) -> None:
 def _energy_and_stress(path: Path) -> tuple[float, np.ndarray]:
     from ase.io import read
 
-    atoms = read(path, format="espresso-out")
-    stress = atoms.get_stress(voigt=False) * EV_PER_ANGSTROM3_IN_GPA
-    return float(atoms.get_potential_energy()), stress
+    try:
+        atoms = read(path, format="espresso-out")
+        stress = atoms.get_stress(voigt=False) * EV_PER_ANGSTROM3_IN_GPA
+        return float(atoms.get_potential_energy()), stress
+    except Exception as exc:
+        raise DFTError(f"cannot read the energy and stress from {path} ({type(exc).__name__}: {exc})") from None
 
 
 def _elf_from_pp(folder: Path, dft_shape) -> np.ndarray:
