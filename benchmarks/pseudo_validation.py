@@ -4,10 +4,13 @@ the same grid, for each element in its bcc and fcc forms at ambient and half vol
 Both engines give the valence pseudo-ELF (elfkit strips GPAW's smooth core density, see
 elfkit.dft.gpaw_engine.valence_elf), and GPAW uses the setup with the same valence as our
 pseudopotential (the valence ELF depends on which shells are valence: GPAW's default Na
-setup holds the 2s2p shells too). An element without such a setup cannot be validated. A pseudopotential passes when the whole-cell ELF mean
-absolute difference is below 0.01 in every structure. Also reported: the difference outside
-the pseudisation spheres (the larger of our r_c and GPAW's PAW r_cut; the interstitial, where
-hydrogen sits in a hydride) and both engines' pressures (GPa) as a transferability check.
+setup holds the 2s2p shells too). An element without such a setup cannot be validated.
+
+Inside the pseudisation spheres (the larger of our r_c and GPAW's PAW r_cut) each engine's
+smooth wavefunctions are arbitrary by construction, so the criterion is the ELF mean absolute
+difference outside them (the interstitial, where hydrogen sits in a hydride): below 0.01 in
+every structure, or of the whole cell where the spheres fill (nearly) all of it. The
+whole-cell difference and both engines' pressures (GPa) are reported too.
 
 Run:  python benchmarks/pseudo_validation.py Li Na ... [--pseudo-dir DIR] [--out FILE]
 """
@@ -32,6 +35,9 @@ from elfkit.dft.qe import PACKAGE_PSEUDO_DIR, find_pseudopotentials, valence_ele
 from elfkit.units import BOHR_IN_ANGSTROM
 
 TOLERANCE = 0.01
+MIN_OUTSIDE = 0.05
+"""Below this fraction of the cell outside the spheres (overlapping spheres at high
+compression), the whole-cell difference is the criterion."""
 STRUCTURES = (("bcc", 1.0), ("fcc", 1.0), ("bcc", 0.5), ("fcc", 0.5))
 
 
@@ -52,6 +58,12 @@ def gpaw_radius_bohr(symbol: str, name: str) -> float:
     return float(max(create_setup(symbol, "PBE", type=name).rcut_j))
 
 
+def _criterion(row: dict) -> float:
+    """The interstitial ELF MAE, or the whole-cell one where the spheres fill the cell."""
+    outside = row["elf_mae_outside_cores"]
+    return row["elf_mae_cell"] if outside is None else outside
+
+
 def validate_element(symbol: str, pseudo_dir: str, cutoff_ev: float, gpaw_cutoff_ev: float, kspacing: float) -> dict:
     """ELF differences between QE (our pseudopotential) and GPAW for four structures of `symbol`."""
     upf = find_pseudopotentials([symbol], Path(pseudo_dir).resolve())[symbol]
@@ -66,12 +78,12 @@ def validate_element(symbol: str, pseudo_dir: str, cutoff_ev: float, gpaw_cutoff
         difference = np.abs(qe.elf.values - gpaw.elf.values)
         outside = distance_to_nearest_nucleus(atoms, shape) > radius
         rows[f"{prototype} V={fraction:g}"] = {
-            "elf_mae_outside_cores": round(float(difference[outside].mean()), 5),
+            "elf_mae_outside_cores": round(float(difference[outside].mean()), 5) if outside.mean() >= MIN_OUTSIDE else None,
             "elf_mae_cell": round(float(difference.mean()), 5),
             "fraction_outside_cores": round(float(outside.mean()), 3),
             "pressure_gpa_qe_gpaw": [round(qe.pressure_gpa, 2), round(gpaw.pressure_gpa, 2)],
         }
-    passes = all(r["elf_mae_cell"] < TOLERANCE for r in rows.values())
+    passes = all(_criterion(r) < TOLERANCE for r in rows.values())
     return {"passes": passes, "core_radius_angstrom": round(radius, 3), "pseudopotential": upf.name,
             "gpaw_setup": setups[symbol], "structures": rows}
 
@@ -93,9 +105,30 @@ def cutoff_series(symbol: str, pseudo_dir: str, cutoffs: list[float], kspacing: 
     }
 
 
+def markdown_table(report: dict) -> str:
+    """One row per element: setup compared, worst interstitial and whole-cell ELF MAE, pressures."""
+    lines = [
+        "| element | GPAW setup | ELF MAE outside cores (worst) | ELF MAE whole cell (worst) | P at V/2, QE / GPAW (GPa) | passes |",
+        "|---|---|---|---|---|---|",
+    ]
+    for symbol, result in report.items():
+        if "error" in result:
+            lines.append(f"| {symbol} | - | - | - | - | no: {result['error']} |")
+            continue
+        rows = result["structures"].values()
+        pressures = ", ".join(f"{q:g} / {g:g}" for name, r in result["structures"].items() if "V=0.5" in name
+                              for q, g in [r["pressure_gpa_qe_gpaw"]])
+        outside = [r["elf_mae_outside_cores"] for r in rows if r["elf_mae_outside_cores"] is not None]
+        lines.append(
+            f"| {symbol} | {result['gpaw_setup']} | {max(outside):.4f} | "
+            f"{max(r['elf_mae_cell'] for r in rows):.4f} | {pressures} | {'yes' if result['passes'] else 'no'} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("elements", nargs="+")
+    parser.add_argument("elements", nargs="*")
     parser.add_argument("--pseudo-dir", default=str(PACKAGE_PSEUDO_DIR))
     parser.add_argument("--cutoff", type=float, default=680.0, help="QE cutoff (eV)")
     parser.add_argument("--gpaw-cutoff", type=float, default=500.0, help="GPAW plane-wave cutoff (eV)")
@@ -103,7 +136,11 @@ def main() -> None:
     parser.add_argument("--cutoffs", type=float, nargs="+", default=None,
                         help="instead of validating, run a QE cutoff series (eV) on fcc at half volume")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--markdown", type=Path, default=None, help="print the table of a saved report and stop")
     args = parser.parse_args()
+    if args.markdown:
+        print(markdown_table(json.loads(args.markdown.read_text())))
+        return
     result = {}
     for symbol in args.elements:
         try:

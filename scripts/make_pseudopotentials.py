@@ -13,7 +13,9 @@ Run:  python scripts/make_pseudopotentials.py [ELEMENT ...] [--out DIR]
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 from ase.data import atomic_numbers
@@ -27,7 +29,7 @@ RECIPES = {
     "Li": ("[He] 2s1 2p0", [("2S", 0, 1.0, 2.2), ("2P", 1, 0.0, 2.2)], 1, 1.2),
     "Be": ("[He] 2s2 2p0", [("2S", 0, 2.0, 1.6), ("2P", 1, 0.0, 1.6)], 1, 0.8),
     "Na": ("[Ne] 3s1 3p0", [("3S", 0, 1.0, 2.6), ("3P", 1, 0.0, 2.6)], 1, 1.2),
-    "Mg": ("[Ne] 3s2 3p0", [("3S", 0, 2.0, 2.4), ("3P", 1, 0.0, 2.4)], 1, 1.0),
+    "Mg": ("[Ne] 3s2 3p0 3d0", [("3S", 0, 2.0, 2.4), ("3P", 1, 0.0, 2.4), ("3D", 2, 0.0, 2.4, -0.10)], 2, 1.0),
     "Al": ("[Ne] 3s2 3p1 3d0", [("3S", 0, 2.0, 2.2), ("3P", 1, 1.0, 2.2), ("3D", 2, 0.0, 2.2, -0.10)], 2, 1.0),
     "K": ("[Ar] 4s1 4p0 3d0", [("4S", 0, 1.0, 3.0), ("4P", 1, 0.0, 3.0), ("3D", 2, 0.0, 3.0, -0.10)], 2, 1.5),
     "Ca": ("[Ar] 4s2 4p0 3d0", [("4S", 0, 2.0, 2.8), ("4P", 1, 0.0, 2.8), ("3D", 2, 0.0, 2.6)], 1, 1.4),
@@ -77,16 +79,21 @@ def ld1_input(symbol: str) -> str:
 
 
 def generate(symbol: str, folder: Path) -> Path:
-    """Write the input, run ld1.x in `folder`; returns the UPF path. RuntimeError if ld1.x fails."""
-    source = folder / f"{symbol}.ld1.in"
-    source.write_text(ld1_input(symbol))
-    with open(source) as stdin, open(folder / f"{symbol}.ld1.out", "w") as stdout:
-        completed = subprocess.run(["ld1.x"], stdin=stdin, stdout=stdout, stderr=subprocess.STDOUT, cwd=folder)
-    upf = folder / f"{symbol}.pbe-tm.UPF"
-    log = (folder / f"{symbol}.ld1.out").read_text()
-    if completed.returncode != 0 or not upf.exists() or "Error" in log:
-        raise RuntimeError(f"ld1.x failed for {symbol}; see {folder / f'{symbol}.ld1.out'}")
-    return upf
+    """Run ld1.x on the recipe in a temporary folder and keep <X>.ld1.in, <X>.ld1.out and
+    <X>.pbe-tm.UPF in `folder`; returns the UPF path. RuntimeError if ld1.x fails."""
+    with tempfile.TemporaryDirectory() as work:
+        work = Path(work)
+        source = work / f"{symbol}.ld1.in"
+        source.write_text(ld1_input(symbol))
+        with open(source) as stdin, open(work / f"{symbol}.ld1.out", "w") as stdout:
+            completed = subprocess.run(["ld1.x"], stdin=stdin, stdout=stdout, stderr=subprocess.STDOUT, cwd=work)
+        log = (work / f"{symbol}.ld1.out").read_text()
+        made = [source, work / f"{symbol}.ld1.out", work / f"{symbol}.pbe-tm.UPF"]
+        if completed.returncode != 0 or not made[2].exists() or "Error" in log:
+            raise RuntimeError(f"ld1.x failed for {symbol}:\n{log[-2000:]}")
+        for path in made:
+            shutil.copy(path, folder / path.name)
+    return folder / made[2].name
 
 
 def main() -> None:
