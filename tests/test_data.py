@@ -18,6 +18,8 @@ from elfkit.data.runner import generate
 from elfkit.data.spec import load_spec, work_items
 from elfkit.data.store import DatasetError, decode_elf, encode_elf, read_index
 
+from conftest import REPO
+
 TINY = {
     "name": "tiny",
     "kind": "hydrogen-md",
@@ -276,3 +278,22 @@ def test_an_existing_dask_cluster_is_used_through_its_scheduler_address(tmp_path
         report = generate(spec, scheduler=cluster.scheduler_address, root=tmp_path)
     assert (report.done, report.failed) == (1, 0)
     assert len(elfkit.data.open("tiny", root=tmp_path)) == 1
+
+
+HYDROGEN_PHASES = {"P6_3/m": (176, 16), "C2/c-24": (15, 12), "Cmca-12": (64, 12), "Cmca-4": (64, 4), "I4_1/amd": (141, 4)}
+
+
+def test_hydrogen_crystal_starts_have_their_space_group_atom_count_and_bonds():
+    from elfkit.io import read_structure
+    from elfkit.symmetry import space_group
+
+    spec = load_spec(REPO / "specs" / "hydrogen-crystals.yaml")
+    assert sorted(entry.name for entry in spec.structures) == sorted(HYDROGEN_PHASES)
+    for entry in spec.structures:
+        atoms = read_structure(entry.file)
+        number, natoms = HYDROGEN_PHASES[entry.name]
+        assert space_group(atoms, symprec=1e-3)[1] == number and len(atoms) == natoms, entry.name
+        distances = (atoms * (2, 2, 2)).get_all_distances(mic=True)
+        nearest = np.sort(distances + np.eye(len(distances)) * 99, axis=1)
+        if entry.name != "I4_1/amd":
+            assert np.all(nearest[:, 0] < 0.9) and np.all(nearest[:, 1] > 1.0), entry.name
