@@ -13,6 +13,8 @@ every structure, or of the whole cell where the spheres fill (nearly) all of it.
 whole-cell difference and both engines' pressures (GPa) are reported too.
 
 Run:  python benchmarks/pseudo_validation.py Li Na ... [--pseudo-dir DIR] [--out FILE]
+(the report is saved after every element; a rerun with the same --out skips the elements it
+already holds, so a killed run resumes)
 """
 
 from __future__ import annotations
@@ -141,8 +143,10 @@ def main() -> None:
     if args.markdown:
         print(markdown_table(json.loads(args.markdown.read_text())))
         return
-    result = {}
+    result = json.loads(args.out.read_text()) if args.out and args.out.exists() and not args.cutoffs else {}
     for symbol in args.elements:
+        if symbol in result and "error" not in result[symbol]:
+            continue
         try:
             if args.cutoffs:
                 result[symbol] = cutoff_series(symbol, args.pseudo_dir, args.cutoffs, args.kspacing)
@@ -151,6 +155,8 @@ def main() -> None:
         except DFTError as error:
             result[symbol] = {"passes": False, "error": str(error)}
         print(symbol, json.dumps(result[symbol]), file=sys.stderr, flush=True)
+        if args.out:
+            emit(result, args.out, quiet=True)
     emit(result, args.out)
 
 

@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from elfkit.io._files import atomic_text_output
 
-def emit(result: dict, out: Path | None) -> None:
-    """Print `result` as indented JSON and write it to `out` when given."""
+
+def emit(result: dict, out: Path | None, quiet: bool = False) -> None:
+    """Print `result` as indented JSON (unless `quiet`) and write it to `out` when given."""
     text = json.dumps(result, indent=2)
-    print(text, flush=True)
+    if not quiet:
+        print(text, flush=True)
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text + "\n")
+        with atomic_text_output(out) as handle:
+            handle.write(text + "\n")

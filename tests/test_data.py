@@ -297,3 +297,9 @@ def test_hydrogen_crystal_starts_have_their_space_group_atom_count_and_bonds():
         nearest = np.sort(distances + np.eye(len(distances)) * 99, axis=1)
         if entry.name != "I4_1/amd":
             assert np.all(nearest[:, 0] < 0.9) and np.all(nearest[:, 1] > 1.0), entry.name
+
+
+def test_the_full_metal_spec_grows_the_committed_one():
+    small = {item["key"] for item in work_items(load_spec(REPO / "specs" / "metals.yaml"))}
+    full = {item["key"] for item in work_items(load_spec(REPO / "specs" / "metals-full.yaml"))}
+    assert small <= full and len(full) > 10 * len(small)
