@@ -303,3 +303,51 @@ def test_the_full_metal_spec_grows_the_committed_one():
     small = {item["key"] for item in work_items(load_spec(REPO / "specs" / "metals.yaml"))}
     full = {item["key"] for item in work_items(load_spec(REPO / "specs" / "metals-full.yaml"))}
     assert small <= full and len(full) > 10 * len(small)
+
+
+def _tiny_samples(count):
+    from ase.build import bulk
+
+    from elfkit.data.store import Sample
+
+    rng = np.random.default_rng(0)
+    return [
+        Sample(bulk("Li", "bcc", a=3.0 + 0.01 * n), rng.random((4, 4, 4)).astype(np.float32), -1.0 * n, 1.0, f"g{n % 3}")
+        for n in range(count)
+    ]
+
+
+def test_compaction_fills_shards_and_repack_merges_and_deduplicates(tmp_path):
+    import shutil
+
+    from elfkit.data.store import DatasetStore, iter_samples, load_samples
+
+    samples = _tiny_samples(7)
+    store = DatasetStore(tmp_path, shard_size=3)
+    for number, sample in enumerate(samples):
+        store.write_item(f"item{number}", [sample])
+        store.compact()
+    shards = sorted((tmp_path / "shards").glob("*.npz"))
+    assert [len(load_samples(path)) for path in shards] == [3, 3, 1]
+    shutil.copy(shards[0], tmp_path / "shards" / "shard-0009.npz")
+    assert store.write_manifest({})["count"] == 7
+    before = {s.key: s.elf for s in iter_samples(tmp_path)}
+    DatasetStore(tmp_path, shard_size=4).repack()
+    assert [len(load_samples(path)) for path in sorted((tmp_path / "shards").glob("*.npz"))] == [4, 3]
+    assert store.write_manifest({})["count"] == 7
+    after = {s.key: s.elf for s in iter_samples(tmp_path)}
+    assert before.keys() == after.keys() and all(np.array_equal(before[k], after[k]) for k in before)
+
+
+def test_cli_repack_merges_the_shards_of_a_generated_dataset(generated, tmp_path):
+    import shutil
+
+    root, _, _ = generated
+    shutil.copytree(root / "tiny", tmp_path / "tiny")
+    env = {**os.environ, "ELFKIT_DATA_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "elfkit", "data", "repack", "tiny"], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert len(list((tmp_path / "tiny" / "shards").glob("*.npz"))) == 1
+    manifest = json.loads((tmp_path / "tiny" / "manifest.json").read_text())
+    before = json.loads((root / "tiny" / "manifest.json").read_text())
+    assert sorted((r["key"], r["split"]) for r in manifest["samples"]) == sorted((r["key"], r["split"]) for r in before["samples"])

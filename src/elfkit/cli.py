@@ -410,6 +410,23 @@ def data_validate(
         raise typer.Exit(1)
 
 
+@data_app.command("repack")
+@user_errors
+def data_repack(name: Annotated[str, typer.Argument(help="Dataset name.")]):
+    """Merge a dataset's shards into full ones and rebuild its manifest (while no run writes it)."""
+    import elfkit.data
+    from elfkit.data.store import DatasetStore
+
+    dataset = elfkit.data.open(name)
+    header = {key: value for key, value in dataset.manifest.items() if key not in ("count", "samples")}
+    before = len(list((dataset.folder / "shards").glob("*.npz")))
+    store = DatasetStore(dataset.folder)
+    store.repack()
+    manifest = store.write_manifest(header, fixed_split=header.get("generator", {}).get("split"))
+    after = len(list((dataset.folder / "shards").glob("*.npz")))
+    typer.echo(f"{name}: {manifest['count']} samples, {before} shards -> {after}")
+
+
 def _markdown_table(rows: list[dict]) -> str:
     lines = [
         "| dataset | samples (groups) | train/val/test | pressure (GPa) | temperature (K) | labels | QE-GPAW ELF MAE |",

@@ -178,10 +178,14 @@ def sample_from(row: dict, arrays: dict[str, np.ndarray]) -> Sample:
     )
 
 
+TOPUP_BYTES = 2_000_000
+"""A shard stops taking new samples once it is this large on disk (bytes)."""
+
+
 class DatasetStore:
     """Write side of one dataset folder (see the module docstring for the layout)."""
 
-    def __init__(self, folder: Path, shard_size: int = 64):
+    def __init__(self, folder: Path, shard_size: int = 256):
         self.folder = Path(folder)
         self.shard_size = shard_size
         (self.folder / "items").mkdir(parents=True, exist_ok=True)
@@ -213,24 +217,60 @@ class DatasetStore:
         with open(self.folder / "failures.jsonl", "a") as handle:
             handle.write(json.dumps({"item": item_key, "reason": reason}) + "\n")
 
+    def _has_room(self, shard: Path) -> bool:
+        """Whether new samples may top up `shard`: below `shard_size` samples and
+        TOPUP_BYTES on disk (each top-up rewrites the file, which git keeps forever)."""
+        return shard.stat().st_size < TOPUP_BYTES and len(read_index(shard)) < self.shard_size
+
+    def _next_shard(self) -> int:
+        numbers = [int(path.stem.split("-")[1]) for path in self._shard_files()]
+        return max(numbers, default=-1) + 1
+
     def compact(self) -> None:
-        """Move item files into shards of `shard_size` samples; safe to interrupt and rerun."""
-        in_shards = {row["key"] for shard in self._shard_files() for row in read_index(shard)}
+        """Move item files into shards of at most `shard_size` samples, topping up the last
+        shard first while it is small (rewritten atomically); safe to interrupt and rerun."""
+        shards = self._shard_files()
+        in_shards = {row["key"] for shard in shards for row in read_index(shard)}
         items = self._item_files()
         pending = [s for p in items for s in load_samples(p) if s.key not in in_shards]
-        number = len(self._shard_files())
-        for start in range(0, len(pending), self.shard_size):
-            save_samples(self.folder / "shards" / f"shard-{number:04d}.npz", pending[start : start + self.shard_size])
-            number += 1
+        if pending and shards and self._has_room(shards[-1]):
+            last = load_samples(shards[-1])
+            room = self.shard_size - len(last)
+            save_samples(shards[-1], last + pending[:room])
+            pending = pending[room:]
+        self._write_shards(pending)
         for path in items:
             path.unlink()
 
+    def repack(self) -> None:
+        """Rewrite every sample into full shards of `shard_size` (dropping duplicate
+        structures), then remove the old shards. A run killed midway leaves duplicates,
+        which the manifest ignores and the next repack removes."""
+        old = self._shard_files()
+        samples = {}
+        for shard in old:
+            for sample in load_samples(shard):
+                samples.setdefault(sample.key, sample)
+        self._write_shards(list(samples.values()))
+        for path in old:
+            path.unlink()
+
+    def _write_shards(self, samples: list[Sample]) -> None:
+        number = self._next_shard()
+        for start in range(0, len(samples), self.shard_size):
+            save_samples(self.folder / "shards" / f"shard-{number:04d}.npz", samples[start : start + self.shard_size])
+            number += 1
+
     def write_manifest(self, extra: dict, fixed_split: str | None = None) -> dict:
         """Rebuild manifest.json from every shard and item file; returns it. `fixed_split`
-        puts every sample in one split (a transfer set); otherwise split_of(group) decides."""
-        rows = []
+        puts every sample in one split (a transfer set); otherwise split_of(group) decides.
+        A structure stored twice (a repack killed midway) is listed once."""
+        rows, seen = [], set()
         for path in self._shard_files() + self._item_files():
             for row in read_index(path):
+                if row["key"] in seen:
+                    continue
+                seen.add(row["key"])
                 split = fixed_split or split_of(row["group"])
                 rows.append({**row, "split": split, "shard": path.relative_to(self.folder).as_posix()})
         manifest = {**extra, "count": len(rows), "samples": rows}
@@ -242,11 +282,11 @@ class DatasetStore:
 def iter_samples(folder: Path, split: str | None = None) -> Iterator[Sample]:
     """Stream the samples of a dataset folder shard by shard (one shard in memory at a time)."""
     manifest = load_manifest(folder)
-    wanted = {row["key"] for row in manifest["samples"] if split is None or row["split"] == split}
-    for shard in sorted({row["shard"] for row in manifest["samples"]}):
+    wanted = {(row["key"], row["shard"]) for row in manifest["samples"] if split is None or row["split"] == split}
+    for shard in sorted({shard for _, shard in wanted}):
         rows, arrays = read_archive(folder / shard)
         for row in rows:
-            if row["key"] in wanted:
+            if (row["key"], shard) in wanted:
                 yield sample_from(row, arrays)
 
 
