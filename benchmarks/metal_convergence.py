@@ -7,6 +7,7 @@ with energy, pressure, k-mesh and wall time.
 
 Run:  python benchmarks/metal_convergence.py [--cutoffs 350 450 600] [--kspacings 0.4 0.3 0.25 0.15]
           [--pseudo-dir DIR] [--out benchmarks/results/metal_convergence.json]
+(the report is saved after every structure; a rerun with the same --out skips those done)
 """
 
 from __future__ import annotations
@@ -59,12 +60,16 @@ def main() -> None:
     parser.add_argument("--pseudo-dir", default=str(PACKAGE_PSEUDO_DIR))
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    report = {}
+    report = json.loads(args.out.read_text()) if args.out and args.out.exists() else {}
     for prototype, elements in STRUCTURES:
         for fraction in (1.0, 0.5):
             name = f"{''.join(elements)}-{prototype}-V{fraction:g}"
+            if name in report:
+                continue
             report[name] = series(build(prototype, elements, fraction), args.cutoffs, args.kspacings, args.pseudo_dir)
             print(json.dumps({name: report[name]}), flush=True)
+            if args.out:
+                emit(report, args.out, quiet=True)
     emit(report, args.out)
 
 
