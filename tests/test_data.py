@@ -109,6 +109,7 @@ def test_kill_minus_9_loses_only_items_in_flight(tmp_path):
     assert done_before >= 1
     finished = subprocess.run(command, env=env, capture_output=True, text=True)
     assert finished.returncode == 0, finished.stderr
+    assert re.search(r"4/4 items done, 0 failed, ETA", finished.stderr)
     rows = json.loads(manifest.read_text())["samples"]
     assert len(rows) == 4 and len({r["key"] for r in rows}) == 4
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import json
+import sys
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -328,6 +330,20 @@ data_app = typer.Typer(help="Reference datasets: generate, list, validate.", no_
 app.add_typer(data_app, name="data")
 
 
+def _progress_lines():
+    """Progress for logs (no terminal): one line per finished item with done/total and ETA."""
+    started, skipped = time.monotonic(), None
+
+    def update(done: int, total: int, failed: int) -> None:
+        nonlocal skipped
+        skipped = done if skipped is None else skipped
+        rate = (done - skipped) / max(time.monotonic() - started, 1e-9)
+        eta = f"{(total - done) / rate / 60:.0f} min" if rate > 0 else "unknown"
+        typer.echo(f"{time.strftime('%H:%M:%S')} {done}/{total} items done, {failed} failed, ETA {eta}", err=True)
+
+    return update
+
+
 @data_app.command("generate")
 @user_errors
 def data_generate(
@@ -343,14 +359,18 @@ def data_generate(
 
     from elfkit.data.runner import generate
 
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns) as progress:
-        task = progress.add_task(f"items of {spec.name}", total=None)
+    run = {"scheduler": scheduler, "workers": workers, "scratch": str(scratch) if scratch else None}
+    if not sys.stderr.isatty():
+        report = generate(spec, on_progress=_progress_lines(), **run)
+    else:
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+        with Progress(*columns) as progress:
+            task = progress.add_task(f"items of {spec.name}", total=None)
 
-        def update(done: int, total: int, failed: int) -> None:
-            progress.update(task, completed=done, total=total, description=f"items ({failed} failed)")
+            def update(done: int, total: int, failed: int) -> None:
+                progress.update(task, completed=done, total=total, description=f"items ({failed} failed)")
 
-        report = generate(spec, scheduler=scheduler, workers=workers, scratch=str(scratch) if scratch else None, on_progress=update)
+            report = generate(spec, on_progress=update, **run)
     typer.echo(
         f"{report.folder}: {report.done} items done now, {report.skipped} already done, "
         f"{report.failed} failed (see failures.jsonl), {report.total} in the spec"
