@@ -15,9 +15,6 @@ from ase import Atoms
 from elfkit.dft.base import DFTError
 
 KBAR_PER_GPA = 10.0
-MAX_BFGS_STEP_BOHR = 0.2
-"""QE's BFGS trust radius (default 0.8 bohr): a start far from its target pressure (I4_1/amd
-at 700 GPa) otherwise takes a first cell step that shrinks the volume threefold."""
 
 
 def item_atoms(item: dict) -> Atoms:
@@ -37,7 +34,7 @@ def relax(atoms: Atoms, pressure_gpa: float, relax_settings, folder: Path) -> tu
     pseudos = find_pseudopotentials(atoms.get_chemical_symbols(), PACKAGE_PSEUDO_DIR)
     extra = {
         "control": {"calculation": "vc-relax", "nstep": 200, "forc_conv_thr": relax_settings.force_tolerance_ev_per_angstrom / 25.71104},
-        "ions": {"ion_dynamics": "bfgs", "trust_radius_max": MAX_BFGS_STEP_BOHR},
+        "ions": {"ion_dynamics": "bfgs"},
         "cell": {"cell_dynamics": "bfgs", "press": pressure_gpa * KBAR_PER_GPA,
                  "press_conv_thr": relax_settings.pressure_tolerance_gpa * KBAR_PER_GPA, "cell_dofree": "all"},
     }
