@@ -216,7 +216,8 @@ def test_validate_checks_the_dataset_and_recomputes_with_gpaw(generated):
     "prototype, elements, number",
     [("fcc", ["Ca"], 225), ("bcc", ["Na"], 229), ("hcp", ["Y"], 194), ("sc", ["La"], 221), ("B2", ["Mg", "Ca"], 221),
      ("L1_0", ["Zr", "Nb"], 123), ("L1_2", ["La", "Mg"], 221), ("AlB2", ["Sr", "Mg"], 191), ("C15", ["Ca", "Mg"], 227),
-     ("A15", ["Nb", "Sc"], 223)],
+     ("A15", ["Nb", "Sc"], 223), ("D0_3", ["Li", "Mg"], 225), ("D0_19", ["Na", "Al"], 194),
+     ("CaCu5", ["La", "Mg"], 191), ("C11b", ["Nb", "Be"], 139), ("C14", ["Mg", "Li"], 194)],
 )
 def test_metal_prototypes_have_their_space_group_and_scaled_volume(prototype, elements, number):
     from elfkit.data.metals import ambient_volume, build
@@ -228,6 +229,21 @@ def test_metal_prototypes_have_their_space_group_and_scaled_volume(prototype, el
     assert space_group(atoms)[1] == number
     expected = 0.6 * np.mean([ambient_volume(s) for s in atoms.get_chemical_symbols()])
     assert atoms.get_volume() / len(atoms) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    "prototype, natoms, fraction_a",
+    [("B2", 2, 1 / 2), ("L1_0", 2, 1 / 2), ("L1_2", 4, 3 / 4), ("AlB2", 3, 1 / 3), ("C15", 6, 1 / 3), ("A15", 8, 3 / 4),
+     ("D0_3", 4, 3 / 4), ("D0_19", 8, 3 / 4), ("CaCu5", 6, 1 / 6), ("C11b", 3, 1 / 3), ("C14", 12, 1 / 3)],
+)
+def test_binary_prototypes_have_their_stoichiometry_and_no_close_contacts(prototype, natoms, fraction_a):
+    from elfkit.data.metals import build
+
+    atoms = build(prototype, ["Li", "Mg"], 1.0)
+    distances = atoms.get_all_distances(mic=True)[np.triu_indices(len(atoms), 1)]
+    assert len(atoms) == natoms
+    assert atoms.get_chemical_symbols().count("Li") / natoms == pytest.approx(fraction_a)
+    assert distances.min() > 0.8 * (atoms.get_volume() / natoms) ** (1 / 3)
 
 
 def test_prototype_spec_expands_both_orientations_and_labels_with_gpaw(tmp_path):

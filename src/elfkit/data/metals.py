@@ -16,10 +16,11 @@ from ase.data import atomic_numbers, reference_states
 from ase.spacegroup import crystal
 
 UNARY = ("fcc", "bcc", "hcp", "sc")
-BINARY = ("B2", "L1_0", "L1_2", "AlB2", "C15", "A15")
-"""Binary prototypes with the site fractions of their first element A: B2 AB, L1_0 AB,
-L1_2 A3B, AlB2 AB2, C15 (MgCu2) AB2, A15 (Cr3Si) A3B."""
-_FRACTION_A = {"B2": 0.5, "L1_0": 0.5, "L1_2": 0.75, "AlB2": 1 / 3, "C15": 1 / 3, "A15": 0.75}
+BINARY = ("B2", "L1_0", "L1_2", "AlB2", "C15", "A15", "D0_3", "D0_19", "CaCu5", "C11b", "C14")
+"""Binary prototypes, first element A: B2 (CsCl) AB, L1_0 (CuAu) AB, L1_2 (Cu3Au) A3B,
+AlB2 AB2, C15 (MgCu2 Laves) AB2, A15 (Cr3Si) A3B, D0_3 (BiF3) A3B, D0_19 (Ni3Sn) A3B,
+CaCu5 AB5, C11b (MoSi2) AB2, C14 (MgZn2 Laves) AB2; ideal internal coordinates and axial
+ratios of the prototype compounds."""
 
 
 def ambient_volume(symbol: str) -> float:
@@ -56,6 +57,25 @@ def _binary(prototype: str, a: str, b: str) -> Atoms:
                        primitive_cell=True)
     if prototype == "A15":
         return crystal([b, a], basis=[(0, 0, 0), (0.25, 0, 0.5)], spacegroup=223, cellpar=[1, 1, 1, 90, 90, 90])
+    return _binary_extra(prototype, a, b)
+
+
+def _binary_extra(prototype: str, a: str, b: str) -> Atoms:
+    if prototype == "D0_3":
+        return crystal([b, a, a], basis=[(0, 0, 0), (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)], spacegroup=225,
+                       cellpar=[1, 1, 1, 90, 90, 90], primitive_cell=True)
+    if prototype == "D0_19":
+        return crystal([a, b], basis=[(5 / 6, 2 / 3, 0.25), (1 / 3, 2 / 3, 0.25)], spacegroup=194,
+                       cellpar=[1, 1, 0.80, 90, 90, 120])
+    if prototype == "CaCu5":
+        return crystal([a, b, b], basis=[(0, 0, 0), (1 / 3, 2 / 3, 0), (0.5, 0, 0.5)], spacegroup=191,
+                       cellpar=[1, 1, 0.80, 90, 90, 120])
+    if prototype == "C11b":
+        return crystal([a, b], basis=[(0, 0, 0), (0, 0, 1 / 3)], spacegroup=139, cellpar=[1, 1, 2.45, 90, 90, 90],
+                       primitive_cell=True)
+    if prototype == "C14":
+        return crystal([a, b, b], basis=[(1 / 3, 2 / 3, 0.063), (0, 0, 0), (5 / 6, 2 / 3, 0.25)], spacegroup=194,
+                       cellpar=[1, 1, 1.64, 90, 90, 120])
     raise ValueError(f"unknown prototype {prototype!r}")
 
 

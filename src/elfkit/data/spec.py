@@ -87,7 +87,8 @@ class PrototypeSpec(Strict):
     elements: list[str] = []
     unary: list[Literal["fcc", "bcc", "hcp", "sc"]] = ["fcc", "bcc", "hcp", "sc"]
     pairs: list[tuple[str, str]] = []
-    binary: list[Literal["B2", "L1_0", "L1_2", "AlB2", "C15", "A15"]] = ["B2", "L1_0", "L1_2", "AlB2", "C15", "A15"]
+    binary: list[Literal["B2", "L1_0", "L1_2", "AlB2", "C15", "A15", "D0_3", "D0_19", "CaCu5", "C11b", "C14"]] = [
+        "B2", "L1_0", "L1_2", "AlB2", "C15", "A15"]
     both_orientations: bool = True
 
 
