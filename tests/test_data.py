@@ -368,3 +368,12 @@ def test_cli_repack_merges_the_shards_of_a_generated_dataset(generated, tmp_path
     manifest = json.loads((tmp_path / "tiny" / "manifest.json").read_text())
     before = json.loads((root / "tiny" / "manifest.json").read_text())
     assert sorted((r["key"], r["split"]) for r in manifest["samples"]) == sorted((r["key"], r["split"]) for r in before["samples"])
+
+
+def test_items_cut_off_by_a_killed_run_are_resumed_first(tmp_path):
+    from elfkit.data.runner import _resumed_first, item_scratch
+
+    items = [{"key": key} for key in ("a1", "b2", "c3")]
+    (item_scratch(str(tmp_path), "fluid", "c3") / "md-checkpoint.json").write_text("{}")
+    item_scratch(str(tmp_path), "fluid", "b2")
+    assert [item["key"] for item in _resumed_first(items, "fluid", str(tmp_path))] == ["c3", "a1", "b2"]

@@ -37,10 +37,14 @@ class GenerationReport:
     folder: Path
 
 
+def _scratch_path(scratch_root: str | None, dataset: str, key: str) -> Path:
+    return Path(scratch_root or tempfile.gettempdir()) / f"elfkit-{dataset}-{key}"
+
+
 def item_scratch(scratch_root: str | None, dataset: str, key: str) -> Path:
     """The scratch folder of one work item: always the same, so that a rerun resumes from
     the checkpoints a killed run left there (temporary folder when no root is given)."""
-    folder = Path(scratch_root or tempfile.gettempdir()) / f"elfkit-{dataset}-{key}"
+    folder = _scratch_path(scratch_root, dataset, key)
     folder.mkdir(parents=True, exist_ok=True)
     return folder.resolve()
 
@@ -82,7 +86,7 @@ def generate(
     (folder / "spec.yaml").write_text(Path(spec_path).read_text())
     items = work_items(spec)
     finished = store.done_items()
-    pending = sorted((item for item in items if item["key"] not in finished), key=lambda item: item["key"])
+    pending = _resumed_first([item for item in items if item["key"] not in finished], spec.name, scratch)
     report = GenerationReport(len(items), len(items) - len(pending), 0, 0, folder)
     if on_progress:
         on_progress(report.skipped, report.total, 0)
@@ -90,6 +94,17 @@ def generate(
         _run(pending, spec, store, scheduler, workers, scratch, report, on_progress)
     _publish(store, spec)
     return report
+
+
+def _resumed_first(pending: list[dict], dataset: str, scratch_root: str | None) -> list[dict]:
+    """Pending items in key order, those with checkpoints in their scratch folder (cut off by
+    an earlier run) first, so partial work is finished before new work starts."""
+
+    def started(item: dict) -> bool:
+        folder = _scratch_path(scratch_root, dataset, item["key"])
+        return folder.is_dir() and any(folder.iterdir())
+
+    return sorted(pending, key=lambda item: (not started(item), item["key"]))
 
 
 def _publish(store: DatasetStore, spec) -> None:
