@@ -4,6 +4,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -112,3 +113,26 @@ def test_cli_bad_engine_exits_2_without_files(tmp_path):
     )
     assert result.returncode == 2 and "unknown DFT engine" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_killed_caller_leaves_no_pw_x_running(tmp_path):
+    """kill -9 of the process that runs pw.x (a generate worker) takes pw.x with it, so a
+    resumed run never shares its scratch folder with a leftover one."""
+    script = (
+        "import sys; from pathlib import Path; from ase.build import bulk;"
+        "from elfkit.dft import DFTSettings, compute;"
+        "atoms = bulk('Al', 'fcc', a=4.05, cubic=True).repeat(2);"
+        "compute(atoms, (40, 40, 40), DFTSettings('qe', 600.0, 0.15, 0.2), scratch=Path(sys.argv[1]))"
+    )
+    caller = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)])
+    pattern = f"pw.x -in {tmp_path}"
+    for _ in range(300):
+        if subprocess.run(["pgrep", "-f", pattern], capture_output=True).returncode == 0:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("pw.x did not start")
+    caller.kill()
+    caller.wait()
+    time.sleep(2)
+    assert subprocess.run(["pgrep", "-f", pattern], capture_output=True).returncode == 1

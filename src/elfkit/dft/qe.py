@@ -141,13 +141,19 @@ def write_pw_input(path: Path, atoms, settings, pseudos, pseudo_dir, outdir, dft
         )
 
 
+_DIE_WITH_PARENT = ["setpriv", "--pdeathsig", "KILL", "--"] if shutil.which("setpriv") else []
+"""Linux (util-linux): kill a QE program when the process that started it dies, so that a killed
+`elfkit data generate` leaves no pw.x running on in a scratch folder that the next run resumes."""
+
+
 def run_program(program: str, input_path: Path, output_path: Path, cwd: Path) -> str:
     """Run a single-core QE program and return its output text; DFTError if it fails."""
     if shutil.which(program) is None:
         raise DFTError(f"{program} not found: install Debian's quantum-espresso package")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     with open(output_path, "w") as out:
-        completed = subprocess.run([program, "-in", str(input_path)], cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=env)
+        completed = subprocess.run([*_DIE_WITH_PARENT, program, "-in", str(input_path)], cwd=cwd, stdout=out,
+                                   stderr=subprocess.STDOUT, env=env)
     text = Path(output_path).read_text(errors="replace")
     if "convergence NOT achieved" in text:
         raise DFTError(f"SCF did not converge (see {output_path})")
