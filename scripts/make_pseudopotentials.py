@@ -25,13 +25,15 @@ OUT = Path(__file__).resolve().parents[1] / "src" / "elfkit" / "dft" / "pseudo"
 # symbol: (configuration, [(label, l, occupation, rc_bohr[, energy_ry])], local channel l,
 # partial-core radius bohr). A channel without an energy is pseudised at its bound eigenvalue;
 # unbound ones (empty d shells of Al and the alkalis) at the given reference energy (Ry).
+# K is semicore (3s3p in valence, 9 electrons, as GPAW's default setup) and made from the
+# K+ ion: one projector per channel, and the 4s valence electron lives in the local s channel.
 RECIPES = {
     "Li": ("[He] 2s1 2p0", [("2S", 0, 1.0, 2.2), ("2P", 1, 0.0, 2.2)], 1, 1.2),
     "Be": ("[He] 2s2 2p0", [("2S", 0, 2.0, 1.6), ("2P", 1, 0.0, 1.6)], 1, 0.8),
     "Na": ("[Ne] 3s1 3p0", [("3S", 0, 1.0, 2.6), ("3P", 1, 0.0, 2.6)], 1, 1.2),
     "Mg": ("[Ne] 3s2 3p0 3d0", [("3S", 0, 2.0, 2.4), ("3P", 1, 0.0, 2.4), ("3D", 2, 0.0, 2.4, -0.10)], 2, 1.0),
     "Al": ("[Ne] 3s2 3p1 3d0", [("3S", 0, 2.0, 2.2), ("3P", 1, 1.0, 2.2), ("3D", 2, 0.0, 2.2, -0.10)], 2, 1.0),
-    "K": ("[Ar] 4s1 4p0 3d0", [("4S", 0, 1.0, 3.0), ("4P", 1, 0.0, 3.0), ("3D", 2, 0.0, 3.0, -0.10)], 2, 1.5),
+    "K": ("[Ne] 3s2 3p6 3d0", [("3S", 0, 2.0, 1.5), ("3P", 1, 6.0, 1.6), ("3D", 2, 0.0, 1.6)], 0, 0.8),
     "Ca": ("[Ar] 4s2 4p0 3d0", [("4S", 0, 2.0, 2.8), ("4P", 1, 0.0, 2.8), ("3D", 2, 0.0, 2.6)], 1, 1.4),
     "Rb": ("[Kr] 5s1 5p0 4d0", [("5S", 0, 1.0, 3.2), ("5P", 1, 0.0, 3.2), ("4D", 2, 0.0, 3.2, -0.10)], 2, 1.7),
     "Sr": ("[Kr] 5s2 5p0 4d0", [("5S", 0, 2.0, 3.0), ("5P", 1, 0.0, 3.0), ("4D", 2, 0.0, 2.8)], 1, 1.6),
