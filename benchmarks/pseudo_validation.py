@@ -6,11 +6,12 @@ elfkit.dft.gpaw_engine.valence_elf), and GPAW uses the setup with the same valen
 pseudopotential (the valence ELF depends on which shells are valence: GPAW's default Na
 setup holds the 2s2p shells too). An element without such a setup cannot be validated.
 
-Inside the pseudisation spheres (the larger of our r_c and GPAW's PAW r_cut) each engine's
-smooth wavefunctions are arbitrary by construction, so the criterion is the ELF mean absolute
-difference outside them (the interstitial, where hydrogen sits in a hydride): below 0.01 in
-every structure, or of the whole cell where the spheres fill (nearly) all of it. The
-whole-cell difference and both engines' pressures (GPa) are reported too.
+The criterion is elfkit.dft.crosscheck's: inside the pseudisation spheres (the larger of our
+r_c and GPAW's PAW r_cut) each engine's smooth wavefunctions are arbitrary by construction, so
+the ELF mean absolute difference outside them (the interstitial, where hydrogen sits in a
+hydride) must stay below 0.01 in every structure, or that of the whole cell where the spheres
+fill (nearly) all of it. The whole-cell difference and both engines' pressures (GPa) are
+reported too.
 
 Run:  python benchmarks/pseudo_validation.py Li Na ... [--pseudo-dir DIR] [--out FILE]
 (the report is saved after every element; a rerun with the same --out skips the elements it
@@ -21,72 +22,42 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 
 import numpy as np
 from report import emit
 
-from elfkit.analysis.metrics import distance_to_nearest_nucleus
 from elfkit.data.metals import build
 from elfkit.dft import DFTSettings, compute
 from elfkit.dft.base import DFTError, dft_grid_shape
+from elfkit.dft.crosscheck import core_radii, elf_agreement
 from elfkit.dft.gpaw_engine import setups_with_valence
 from elfkit.dft.qe import PACKAGE_PSEUDO_DIR, find_pseudopotentials, valence_electrons
-from elfkit.units import BOHR_IN_ANGSTROM
 
-TOLERANCE = 0.01
-MIN_OUTSIDE = 0.05
-"""Below this fraction of the cell outside the spheres (overlapping spheres at high
-compression), the whole-cell difference is the criterion."""
 STRUCTURES = (("bcc", 1.0), ("fcc", 1.0), ("bcc", 0.5), ("fcc", 0.5))
-
-
-def pseudo_radius_bohr(upf: Path) -> float:
-    """Largest pseudisation radius (bohr) in the generation table ld1.x writes into a UPF file."""
-    text = upf.read_text()
-    table = text.split("Generation configuration:", 1)[-1].split("Pseudization used", 1)[0]
-    radii = [float(line.split()[4]) for line in table.strip().splitlines() if len(line.split()) >= 6]
-    if not radii:
-        raise ValueError(f"{upf}: no generation configuration table")
-    return max(radii)
-
-
-def gpaw_radius_bohr(symbol: str, name: str) -> float:
-    """Largest PAW cut-off radius (bohr) of GPAW's PBE setup `name` for `symbol`."""
-    from gpaw.setup import create_setup
-
-    return float(max(create_setup(symbol, "PBE", type=name).rcut_j))
-
-
-def _criterion(row: dict) -> float:
-    """The interstitial ELF MAE, or the whole-cell one where the spheres fill the cell."""
-    outside = row["elf_mae_outside_cores"]
-    return row["elf_mae_cell"] if outside is None else outside
 
 
 def validate_element(symbol: str, pseudo_dir: str, cutoff_ev: float, gpaw_cutoff_ev: float, kspacing: float) -> dict:
     """ELF differences between QE (our pseudopotential) and GPAW for four structures of `symbol`."""
     upf = find_pseudopotentials([symbol], Path(pseudo_dir).resolve())[symbol]
     setups = setups_with_valence(valence_electrons([symbol], Path(pseudo_dir).resolve()))
-    radius = max(pseudo_radius_bohr(upf), gpaw_radius_bohr(symbol, setups[symbol])) * BOHR_IN_ANGSTROM
-    rows = {}
+    radii = core_radii([symbol], Path(pseudo_dir), setups)
+    rows, agrees = {}, []
     for prototype, fraction in STRUCTURES:
         atoms = build(prototype, [symbol], fraction)
         shape = dft_grid_shape(atoms.cell.array, 0.12, max(cutoff_ev, gpaw_cutoff_ev))
         qe = compute(atoms, shape, DFTSettings("qe", cutoff_ev, kspacing, 0.2, pseudo_dir=pseudo_dir))
         gpaw = compute(atoms, shape, DFTSettings("gpaw", gpaw_cutoff_ev, kspacing, 0.2, gpaw_setups=setups))
-        difference = np.abs(qe.elf.values - gpaw.elf.values)
-        outside = distance_to_nearest_nucleus(atoms, shape) > radius
+        agreement = elf_agreement(qe.elf.values, gpaw.elf.values, atoms, radii)
+        agrees.append(agreement["agrees"])
         rows[f"{prototype} V={fraction:g}"] = {
-            "elf_mae_outside_cores": round(float(difference[outside].mean()), 5) if outside.mean() >= MIN_OUTSIDE else None,
-            "elf_mae_cell": round(float(difference.mean()), 5),
-            "fraction_outside_cores": round(float(outside.mean()), 3),
+            "elf_mae_outside_cores": agreement["elf_mae_outside_cores"],
+            "elf_mae_cell": agreement["elf_mae"],
+            "fraction_outside_cores": agreement["fraction_outside_cores"],
             "pressure_gpa_qe_gpaw": [round(qe.pressure_gpa, 2), round(gpaw.pressure_gpa, 2)],
         }
-    passes = all(_criterion(r) < TOLERANCE for r in rows.values())
-    return {"passes": passes, "core_radius_angstrom": round(radius, 3), "pseudopotential": upf.name,
+    return {"passes": all(agrees), "core_radius_angstrom": round(radii[symbol], 3), "pseudopotential": upf.name,
             "gpaw_setup": setups[symbol], "structures": rows}
 
 

@@ -209,6 +209,7 @@ def test_validate_checks_the_dataset_and_recomputes_with_gpaw(generated):
     assert report["electrons"]["ok"]
     (row,) = report["cross_engine"]["samples"]
     assert row["engine"] == "gpaw" and row["elf_mae"] < 0.05
+    assert 0.05 <= row["fraction_outside_cores"] <= 1 and row["elf_mae_judged"] == row["elf_mae_outside_cores"]
     assert (root / "tiny" / "validation.json").is_file()
 
 

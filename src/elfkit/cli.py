@@ -424,7 +424,9 @@ def data_validate(
         if isinstance(value, dict):
             typer.echo(f"{'ok  ' if value['ok'] else 'FAIL'} {check}")
     for row in report["cross_engine"]["samples"]:
-        typer.echo(f"     {row['key']}: {row['engine']} ELF MAE {row['elf_mae']:.4f}, max {row['elf_max']:.3f}")
+        typer.echo(f"     {row['key']}: {row['engine']} ELF MAE {row['elf_mae_judged']:.4f} outside the cores "
+                   f"({row['fraction_outside_cores']:.0%} of the cell), {row['elf_mae']:.4f} whole cell, "
+                   f"max {row['elf_max']:.3f}")
     typer.echo(f"report: {dataset.folder / 'validation.json'}")
     if not report["ok"]:
         raise typer.Exit(1)
@@ -449,7 +451,8 @@ def data_repack(name: Annotated[str, typer.Argument(help="Dataset name.")]):
 
 def _markdown_table(rows: list[dict]) -> str:
     lines = [
-        "| dataset | samples (groups) | train/val/test | pressure (GPa) | temperature (K) | labels | QE-GPAW ELF MAE |",
+        "| dataset | samples (groups) | train/val/test | pressure (GPa) | temperature (K) | labels "
+        "| QE-GPAW ELF MAE, outside cores / whole cell |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -459,7 +462,7 @@ def _markdown_table(rows: list[dict]) -> str:
             f"k-spacing {labels.get('kspacing') or 'Gamma'}, MV {labels.get('smearing_ev'):g} eV, "
             f"grid <= {r['grid_spacing_angstrom']} Å"
         )
-        mae = "-" if r["cross_engine_elf_mae"] is None else f"{r['cross_engine_elf_mae']:.4f}"
+        mae = " / ".join("-" if r[k] is None else f"{r[k]:.4f}" for k in ("cross_engine_elf_mae_judged", "cross_engine_elf_mae"))
         lines.append(
             f"| {r['name']} | {r['count']} ({r['groups']}) | "
             f"{'/'.join(str(r['splits'][s]) for s in ('train', 'val', 'test'))} | {_range(r['pressure_gpa'])} | "

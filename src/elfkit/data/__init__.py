@@ -62,19 +62,24 @@ def summary(dataset: Dataset) -> dict:
         "engine": dataset.manifest.get("labels", {}).get("engine"),
         "labels": dataset.manifest.get("labels"),
         "grid_spacing_angstrom": dataset.manifest.get("grid_spacing_angstrom"),
-        "cross_engine_elf_mae": _cross_engine_mae(dataset.folder),
+        "cross_engine_elf_mae": _cross_engine_mae(dataset.folder, "elf_mae"),
+        "cross_engine_elf_mae_judged": _cross_engine_mae(dataset.folder, "elf_mae_judged"),
     }
 
 
-def _cross_engine_mae(folder: Path) -> float | None:
-    """Mean ELF difference to the other engine over the samples `data validate` recomputed."""
+def _cross_engine_mae(folder: Path, field: str) -> float | None:
+    """Mean ELF difference to the other engine over the samples `data validate` recomputed:
+    field 'elf_mae' over the whole cell, 'elf_mae_judged' outside the pseudisation spheres
+    (see elfkit.dft.crosscheck). None without a report (or one older than the field)."""
     import json
 
     path = folder / "validation.json"
     if not path.is_file():
         return None
     rows = json.loads(path.read_text())["cross_engine"]["samples"]
-    return round(sum(r["elf_mae"] for r in rows) / len(rows), 4) if rows else None
+    if not rows or any(field not in r for r in rows):
+        return None
+    return round(sum(r[field] for r in rows) / len(rows), 4)
 
 
 def list_datasets(root: Path | None = None) -> list[dict]:
