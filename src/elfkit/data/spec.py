@@ -17,6 +17,7 @@ from typing import Annotated, Literal, Union
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from elfkit.data.metals import BINARY, UNARY
 from elfkit.data.store import DatasetError
 
 
@@ -85,10 +86,9 @@ class PrototypeSpec(Strict):
     grid_spacing_angstrom: float = Field(0.12, gt=0, le=0.12)
     volume_fractions: list[float] = [1.0, 0.85, 0.72, 0.6, 0.5]
     elements: list[str] = []
-    unary: list[Literal["fcc", "bcc", "hcp", "sc"]] = ["fcc", "bcc", "hcp", "sc"]
+    unary: list[Literal[UNARY]] = list(UNARY)
     pairs: list[tuple[str, str]] = []
-    binary: list[Literal["B2", "L1_0", "L1_2", "AlB2", "C15", "A15", "D0_3", "D0_19", "CaCu5", "C11b", "C14"]] = [
-        "B2", "L1_0", "L1_2", "AlB2", "C15", "A15"]
+    binary: list[Literal[BINARY]] = ["B2", "L1_0", "L1_2", "AlB2", "C15", "A15"]
     both_orientations: bool = True
 
 

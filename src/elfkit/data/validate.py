@@ -69,6 +69,7 @@ def _cross_engine(dataset: Dataset, count: int, seed: int) -> dict:
     rows = dataset.rows()
     chosen = set(np.random.default_rng(seed).choice(len(rows), size=min(count, len(rows)), replace=False).tolist())
     keys = {rows[i]["key"] for i in chosen}
+    pseudo_dir = Path(labels["pseudo_dir"]) if labels.get("pseudo_dir") else None
     results = []
     for sample in dataset:
         if sample.key not in keys:
@@ -76,7 +77,6 @@ def _cross_engine(dataset: Dataset, count: int, seed: int) -> dict:
         setups = _matching_setups(sample.atoms, labels, other)
         settings = DFTSettings(**{**labels, "engine": other, **setups})
         result = compute(sample.atoms, sample.elf.shape, settings)
-        pseudo_dir = Path(labels["pseudo_dir"]) if labels.get("pseudo_dir") else None
         radii = core_radii(sample.atoms.get_chemical_symbols(), pseudo_dir, setups.get("gpaw_setups", {}))
         agreement = elf_agreement(result.elf.values, sample.elf, sample.atoms, radii)
         results.append({"key": sample.key, "engine": other, **agreement,
