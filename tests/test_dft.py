@@ -136,3 +136,13 @@ def test_a_killed_caller_leaves_no_pw_x_running(tmp_path):
     caller.wait()
     time.sleep(2)
     assert subprocess.run(["pgrep", "-f", pattern], capture_output=True).returncode == 1
+
+
+def test_gpaw_gets_empty_bands_where_its_setups_have_none():
+    from ase.build import bulk
+
+    from elfkit.dft.gpaw_engine import band_count
+
+    assert band_count(bulk("Ca", "fcc", a=5.5)) == 9  # 10 electrons, 5 bound states in the setup
+    assert band_count(bulk("Na", "bcc", a=4.2), {"Na": "1"}) == 5  # nint(0.5) + 4, as pw.x
+    assert band_count(bulk("H", "sc", a=1.0) * (4, 4, 4)) == 38  # nint(38.4), as pw.x for 64 H

@@ -7,6 +7,7 @@ which is set to m times the requested grid so the ELF lands on the requested poi
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -44,6 +45,7 @@ def run_gpaw(atoms: Atoms, shape, settings: DFTSettings, scratch=None) -> DFTRes
             setups=settings.gpaw_setups or "paw",
             xc="PBE",
             kpts={"size": mesh, "gamma": True},
+            nbands=band_count(atoms, settings.gpaw_setups),
             gpts=dft_shape,
             occupations=_occupations(settings.smearing_ev),
             convergence={"energy": settings.scf_tolerance_ev},
@@ -65,6 +67,7 @@ def run_gpaw(atoms: Atoms, shape, settings: DFTSettings, scratch=None) -> DFTRes
         "engine_version": gpaw.__version__,
         "settings": settings.as_dict(),
         "kpoints": list(mesh),
+        "bands": calc.get_number_of_bands(),
         "dft_grid": list(dft_shape),
         "scf_iterations": _iterations(calc),
         "electrons": float(calc.get_number_of_electrons()),
@@ -74,6 +77,24 @@ def run_gpaw(atoms: Atoms, shape, settings: DFTSettings, scratch=None) -> DFTRes
     elf = elf[::factor, ::factor, ::factor]
     field = Field(atoms.copy(), np.clip(elf, 0.0, 1.0), "elf", metadata={"source_format": "gpaw"})
     return DFTResult(field, energy, pressure_from_stress(stress), stress, metadata)
+
+
+def band_count(atoms: Atoms, setups: dict[str, str] | None = None) -> int:
+    """Bands for GPAW as Quantum ESPRESSO counts them for metals, max(nint(1.2 N/2), nint(N/2) + 4)
+    for N valence electrons of the chosen setups. GPAW's own default stops at the setups' bound
+    partial waves, which leaves no empty band for e.g. Ca (3s3p4s: 10 electrons, 5 bound
+    states), so fcc Ca came out an insulator."""
+    from gpaw.setup import create_setup
+
+    setups = setups or {}
+    per_element = {s: create_setup(s, "PBE", type=setups.get(s, "paw")).Nv for s in set(atoms.get_chemical_symbols())}
+    electrons = sum(per_element[s] for s in atoms.get_chemical_symbols())
+    return max(_nint(1.2 * electrons / 2), _nint(electrons / 2) + 4)
+
+
+def _nint(x: float) -> int:
+    """Fortran's NINT for x >= 0 (halves round up), as QE counts bands."""
+    return math.floor(x + 0.5)
 
 
 def setups_with_valence(valence: dict[str, float]) -> dict[str, str]:
