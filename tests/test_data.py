@@ -372,10 +372,15 @@ def test_cli_repack_merges_the_shards_of_a_generated_dataset(generated, tmp_path
     assert sorted((r["key"], r["split"]) for r in manifest["samples"]) == sorted((r["key"], r["split"]) for r in before["samples"])
 
 
-def test_items_cut_off_by_a_killed_run_are_resumed_first(tmp_path):
-    from elfkit.data.runner import _resumed_first, item_scratch
+def test_run_order_resumes_cut_off_items_first_then_covers_the_least_sampled_density(tmp_path):
+    from types import SimpleNamespace
 
-    items = [{"key": key} for key in ("a1", "b2", "c3")]
-    (item_scratch(str(tmp_path), "fluid", "c3") / "md-checkpoint.json").write_text("{}")
+    from elfkit.data.runner import item_scratch, run_order
+
+    spec = SimpleNamespace(kind="hydrogen-md", name="fluid")
+    rs = {"a1": 1.5, "b2": 1.5, "c3": 1.75, "d4": 1.25, "e5": 1.5, "f6": 1.75}
+    items = [{"key": key, "rs_bohr": value} for key, value in rs.items()]
+    (item_scratch(str(tmp_path), "fluid", "e5") / "md-checkpoint.json").write_text("{}")
     item_scratch(str(tmp_path), "fluid", "b2")
-    assert [item["key"] for item in _resumed_first(items, "fluid", str(tmp_path))] == ["c3", "a1", "b2"]
+    order = [item["key"] for item in run_order(items, {"a1", "f6"}, spec, str(tmp_path))]
+    assert order == ["e5", "d4", "b2", "c3"]

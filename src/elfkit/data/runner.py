@@ -8,8 +8,9 @@ items (hydrogen trajectories) checkpoint into their scratch folder, so even thos
 their last few minutes. A failed item is logged with its reason (its scratch folder is kept
 for diagnosis) and the run goes on; a later run retries it. After every finished item the items
 are compacted into shards and the manifest is rebuilt, so the dataset on disk is always
-complete and consistent. Items are submitted in a hash-shuffled order, so that a partial
-run already spans the whole spec.
+complete and consistent. Items are submitted so that a partial run already spans the whole
+spec: the least covered densities (compressions, pressures) first, in hash-shuffled order
+among equals (`run_order`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import os
 import shutil
 import tempfile
 import traceback
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,7 +88,7 @@ def generate(
     (folder / "spec.yaml").write_text(Path(spec_path).read_text())
     items = work_items(spec)
     finished = store.done_items()
-    pending = _resumed_first([item for item in items if item["key"] not in finished], spec.name, scratch)
+    pending = run_order(items, finished, spec, scratch)
     report = GenerationReport(len(items), len(items) - len(pending), 0, 0, folder)
     if on_progress:
         on_progress(report.skipped, report.total, 0)
@@ -96,15 +98,25 @@ def generate(
     return report
 
 
-def _resumed_first(pending: list[dict], dataset: str, scratch_root: str | None) -> list[dict]:
-    """Pending items in key order, those with checkpoints in their scratch folder (cut off by
-    an earlier run) first, so partial work is finished before new work starts."""
+STRATUM = {"hydrogen-md": "rs_bohr", "prototypes": "volume_fraction", "relaxed-crystals": "pressure_gpa"}
+"""The item field whose values a partial run should cover evenly: density, compression, pressure."""
+
+
+def run_order(items: list[dict], finished: set[str], spec, scratch_root: str | None) -> list[dict]:
+    """The pending items (not in `finished`) in the order to run them: first those with
+    checkpoints in their scratch folder (cut off by an earlier run, so partial work is
+    finished before new work starts), then those whose stratum (STRATUM: e.g. the density of
+    a trajectory) has the fewest finished items, so that a partial dataset covers the whole
+    range early; ties in key (hash) order."""
+    field = STRATUM[spec.kind]
+    done_per_stratum = Counter(item[field] for item in items if item["key"] in finished)
 
     def started(item: dict) -> bool:
-        folder = _scratch_path(scratch_root, dataset, item["key"])
+        folder = _scratch_path(scratch_root, spec.name, item["key"])
         return folder.is_dir() and any(folder.iterdir())
 
-    return sorted(pending, key=lambda item: (not started(item), item["key"]))
+    pending = [item for item in items if item["key"] not in finished]
+    return sorted(pending, key=lambda item: (not started(item), done_per_stratum[item[field]], item["key"]))
 
 
 def _publish(store: DatasetStore, spec) -> None:
