@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from report import emit
+from report import add_report_options, emit, saved_report
 
 from elfkit.data.metals import build
 from elfkit.dft import DFTSettings, compute
@@ -108,13 +108,12 @@ def main() -> None:
     parser.add_argument("--kspacing", type=float, default=0.3)
     parser.add_argument("--cutoffs", type=float, nargs="+", default=None,
                         help="instead of validating, run a QE cutoff series (eV) on fcc at half volume")
-    parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--markdown", type=Path, default=None, help="print the table of a saved report and stop")
+    add_report_options(parser)
     args = parser.parse_args()
     if args.markdown:
         print(markdown_table(json.loads(args.markdown.read_text())))
         return
-    result = json.loads(args.out.read_text()) if args.out and args.out.exists() and not args.cutoffs else {}
+    result = saved_report(args.out) if not args.cutoffs else {}
     for symbol in args.elements:
         if symbol in result and "error" not in result[symbol]:
             continue

@@ -25,8 +25,9 @@ OUT = Path(__file__).resolve().parents[1] / "src" / "elfkit" / "dft" / "pseudo"
 # symbol: (configuration, [(label, l, occupation, rc_bohr[, energy_ry])], local channel l,
 # partial-core radius bohr). A channel without an energy is pseudised at its bound eigenvalue;
 # unbound ones (empty d shells of Al and the alkalis) at the given reference energy (Ry).
-# K is semicore (3s3p in valence, 9 electrons, as GPAW's default setup) and made from the
-# K+ ion: one projector per channel, and the 4s valence electron lives in the local s channel.
+# K and Ba are semicore (3s3p and 5s5p in valence, 9 and 10 electrons, as GPAW's default
+# setups) and made from their ions (K+, Ba2+): one projector per channel, and the outer s
+# valence electrons live in the local s channel.
 RECIPES = {
     "Li": ("[He] 2s1 2p0", [("2S", 0, 1.0, 2.2), ("2P", 1, 0.0, 2.2)], 1, 1.2),
     "Be": ("[He] 2s2 2p0", [("2S", 0, 2.0, 1.6), ("2P", 1, 0.0, 1.6)], 1, 0.8),
@@ -38,7 +39,7 @@ RECIPES = {
     "Rb": ("[Kr] 5s1 5p0 4d0", [("5S", 0, 1.0, 3.2), ("5P", 1, 0.0, 3.2), ("4D", 2, 0.0, 3.2, -0.10)], 2, 1.7),
     "Sr": ("[Kr] 5s2 5p0 4d0", [("5S", 0, 2.0, 3.0), ("5P", 1, 0.0, 3.0), ("4D", 2, 0.0, 2.8)], 1, 1.6),
     "Cs": ("[Xe] 6s1 6p0 5d0", [("6S", 0, 1.0, 3.4), ("6P", 1, 0.0, 3.4), ("5D", 2, 0.0, 3.4, -0.10)], 2, 2.0),
-    "Ba": ("[Xe] 6s2 6p0 5d0", [("6S", 0, 2.0, 3.2), ("6P", 1, 0.0, 3.2), ("5D", 2, 0.0, 3.0)], 1, 1.8),
+    "Ba": ("[Kr] 4d10 5s2 5p6 5d0", [("5S", 0, 2.0, 2.0), ("5P", 1, 6.0, 2.1), ("5D", 2, 0.0, 2.1)], 0, 1.0),
     "Sc": ("[Ar] 3d1 4s2 4p0", [("4S", 0, 2.0, 2.6), ("4P", 1, 0.0, 2.8), ("3D", 2, 1.0, 2.0)], 1, 1.2),
     "Y": ("[Kr] 4d1 5s2 5p0", [("5S", 0, 2.0, 2.8), ("5P", 1, 0.0, 3.0), ("4D", 2, 1.0, 2.3)], 1, 1.4),
     "La": ("[Xe] 5d1 6s2 6p0", [("6S", 0, 2.0, 3.0), ("6P", 1, 0.0, 3.2), ("5D", 2, 1.0, 2.5)], 1, 1.6),
@@ -51,9 +52,10 @@ RECIPES = {
 }
 
 
-def ld1_input(symbol: str) -> str:
-    """The ld1.x input of one element's recipe (ld1.x wants the local channel last)."""
-    config, channels, lloc, rcore = RECIPES[symbol]
+def ld1_input(symbol: str, recipe: tuple | None = None) -> str:
+    """The ld1.x input of `recipe` (default: the element's in RECIPES; ld1.x wants the local
+    channel last)."""
+    config, channels, lloc, rcore = recipe or RECIPES[symbol]
     lines = [
         " &input",
         f"    title='{symbol}'",
@@ -80,13 +82,14 @@ def ld1_input(symbol: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def generate(symbol: str, folder: Path) -> Path:
-    """Run ld1.x on the recipe in a temporary folder and keep <X>.ld1.in, <X>.ld1.out and
-    <X>.pbe-tm.UPF in `folder`; returns the UPF path. RuntimeError if ld1.x fails."""
+def generate(symbol: str, folder: Path, recipe: tuple | None = None) -> Path:
+    """Run ld1.x on `recipe` (default: the element's in RECIPES) in a temporary folder and keep
+    <X>.ld1.in, <X>.ld1.out and <X>.pbe-tm.UPF in `folder`; returns the UPF path.
+    RuntimeError if ld1.x fails."""
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
         source = work / f"{symbol}.ld1.in"
-        source.write_text(ld1_input(symbol))
+        source.write_text(ld1_input(symbol, recipe))
         with open(source) as stdin, open(work / f"{symbol}.ld1.out", "w") as stdout:
             completed = subprocess.run(["ld1.x"], stdin=stdin, stdout=stdout, stderr=subprocess.STDOUT, cwd=work)
         log = (work / f"{symbol}.ld1.out").read_text()
