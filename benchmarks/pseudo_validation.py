@@ -57,7 +57,7 @@ def validate_element(symbol: str, pseudo_dir: str, cutoff_ev: float, gpaw_cutoff
             "fraction_outside_cores": agreement["fraction_outside_cores"],
             "pressure_gpa_qe_gpaw": [round(qe.pressure_gpa, 2), round(gpaw.pressure_gpa, 2)],
         }
-    return {"passes": all(agrees), "core_radius_angstrom": round(radii[symbol], 3), "pseudopotential": upf.name,
+    return {"passes": all(agrees), "qe_cutoff_ev": cutoff_ev, "core_radius_angstrom": round(radii[symbol], 3), "pseudopotential": upf.name,
             "gpaw_setup": setups[symbol], "structures": rows}
 
 
@@ -81,19 +81,19 @@ def cutoff_series(symbol: str, pseudo_dir: str, cutoffs: list[float], kspacing: 
 def markdown_table(report: dict) -> str:
     """One row per element: setup compared, worst interstitial and whole-cell ELF MAE, pressures."""
     lines = [
-        "| element | GPAW setup | ELF MAE outside cores (worst) | ELF MAE whole cell (worst) | P at V/2, QE / GPAW (GPa) | passes |",
-        "|---|---|---|---|---|---|",
+        "| element | QE cutoff (eV) | GPAW setup | ELF MAE outside cores (worst) | ELF MAE whole cell (worst) | P at V/2, QE / GPAW (GPa) | passes |",
+        "|---|---|---|---|---|---|---|",
     ]
     for symbol, result in report.items():
         if "error" in result:
-            lines.append(f"| {symbol} | - | - | - | - | no: {result['error']} |")
+            lines.append(f"| {symbol} | - | - | - | - | - | no: {result['error']} |")
             continue
         rows = result["structures"].values()
         pressures = ", ".join(f"{q:g} / {g:g}" for name, r in result["structures"].items() if "V=0.5" in name
                               for q, g in [r["pressure_gpa_qe_gpaw"]])
         outside = [r["elf_mae_outside_cores"] for r in rows if r["elf_mae_outside_cores"] is not None]
         lines.append(
-            f"| {symbol} | {result['gpaw_setup']} | {max(outside):.4f} | "
+            f"| {symbol} | {result['qe_cutoff_ev']:g} | {result['gpaw_setup']} | {max(outside):.4f} | "
             f"{max(r['elf_mae_cell'] for r in rows):.4f} | {pressures} | {'yes' if result['passes'] else 'no'} |"
         )
     return "\n".join(lines)

@@ -25,9 +25,10 @@ OUT = Path(__file__).resolve().parents[1] / "src" / "elfkit" / "dft" / "pseudo"
 # symbol: (configuration, [(label, l, occupation, rc_bohr[, energy_ry])], local channel l,
 # partial-core radius bohr). A channel without an energy is pseudised at its bound eigenvalue;
 # unbound ones (empty d shells of Al and the alkalis) at the given reference energy (Ry).
-# K and Ba are semicore (3s3p and 5s5p in valence, 9 and 10 electrons, as GPAW's default
-# setups) and made from their ions (K+, Ba2+): one projector per channel, and the outer s
-# valence electrons live in the local s channel.
+# K, Ca and Ba are semicore (3s3p, 3s3p and 5s5p in valence, as GPAW's default setups) and
+# made from their ions (K+, Ca2+, Ba2+): one projector per channel, and the outer s valence
+# electrons live in the local s channel. Ca agrees with GPAW only from 900 eV up
+# (elfkit.dft.qe.MINIMUM_CUTOFF_EV).
 RECIPES = {
     "Li": ("[He] 2s1 2p0", [("2S", 0, 1.0, 2.2), ("2P", 1, 0.0, 2.2)], 1, 1.2),
     "Be": ("[He] 2s2 2p0", [("2S", 0, 2.0, 1.6), ("2P", 1, 0.0, 1.6)], 1, 0.8),
@@ -35,7 +36,7 @@ RECIPES = {
     "Mg": ("[Ne] 3s2 3p0 3d0", [("3S", 0, 2.0, 2.4), ("3P", 1, 0.0, 2.4), ("3D", 2, 0.0, 2.4, -0.10)], 2, 1.0),
     "Al": ("[Ne] 3s2 3p1 3d0", [("3S", 0, 2.0, 2.2), ("3P", 1, 1.0, 2.2), ("3D", 2, 0.0, 2.2, -0.10)], 2, 1.0),
     "K": ("[Ne] 3s2 3p6 3d0", [("3S", 0, 2.0, 1.5), ("3P", 1, 6.0, 1.6), ("3D", 2, 0.0, 1.6)], 0, 0.8),
-    "Ca": ("[Ar] 4s2 4p0 3d0", [("4S", 0, 2.0, 2.8), ("4P", 1, 0.0, 2.8), ("3D", 2, 0.0, 2.6)], 1, 1.4),
+    "Ca": ("[Ne] 3s2 3p6 3d0", [("3S", 0, 2.0, 1.5), ("3P", 1, 6.0, 1.6), ("3D", 2, 0.0, 1.6)], 0, 0.8),
     "Rb": ("[Kr] 5s1 5p0 4d0", [("5S", 0, 1.0, 3.2), ("5P", 1, 0.0, 3.2), ("4D", 2, 0.0, 3.2, -0.10)], 2, 1.7),
     "Sr": ("[Kr] 5s2 5p0 4d0", [("5S", 0, 2.0, 3.0), ("5P", 1, 0.0, 3.0), ("4D", 2, 0.0, 2.8)], 1, 1.6),
     "Cs": ("[Xe] 6s1 6p0 5d0", [("6S", 0, 1.0, 3.4), ("6P", 1, 0.0, 3.4), ("5D", 2, 0.0, 3.4, -0.10)], 2, 2.0),

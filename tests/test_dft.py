@@ -146,3 +146,11 @@ def test_gpaw_gets_empty_bands_where_its_setups_have_none():
     assert band_count(bulk("Ca", "fcc", a=5.5)) == 9  # 10 electrons, 5 bound states in the setup
     assert band_count(bulk("Na", "bcc", a=4.2), {"Na": "1"}) == 5  # nint(0.5) + 4, as pw.x
     assert band_count(bulk("H", "sc", a=1.0) * (4, 4, 4)) == 38  # nint(38.4), as pw.x for 64 H
+
+
+def test_a_packaged_pseudopotential_is_refused_below_its_validated_cutoff(tmp_path):
+    from ase.build import bulk
+
+    with pytest.raises(DFTError, match="Ca pseudopotential agrees with GPAW only from 900 eV up, not at 680 eV"):
+        compute(bulk("Ca", "fcc", a=5.5), (12, 12, 12), DFTSettings("qe", 680.0, 0.5, 0.2), scratch=tmp_path)
+    assert not any(tmp_path.iterdir())

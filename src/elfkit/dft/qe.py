@@ -32,6 +32,9 @@ from elfkit.units import HARTREE_IN_EV
 RY_IN_EV = HARTREE_IN_EV / 2
 PACKAGE_PSEUDO_DIR = Path(__file__).resolve().parent / "pseudo"
 PREFIX = "elfkit"
+MINIMUM_CUTOFF_EV = {"Ca": 900.0}
+"""Packaged pseudopotentials that agree with GPAW only from this wave-function cutoff (eV) up;
+the others pass at 450 eV (pseudo/README.md, benchmarks/results/pseudo_validation.json)."""
 
 
 def find_pseudopotentials(symbols, pseudo_dir: Path) -> dict[str, Path]:
@@ -61,10 +64,24 @@ def valence_electrons(symbols, pseudo_dir: Path | None = None) -> dict[str, floa
     return valence
 
 
+def check_validated_cutoff(symbols, cutoff_ev: float) -> None:
+    """DFTError naming the first packaged pseudopotential of `symbols` that was not validated
+    at `cutoff_ev` (eV); see MINIMUM_CUTOFF_EV."""
+    for symbol in sorted(symbols):
+        minimum = MINIMUM_CUTOFF_EV.get(symbol, 0.0)
+        if cutoff_ev < minimum:
+            raise DFTError(
+                f"elfkit's {symbol} pseudopotential agrees with GPAW only from {minimum:g} eV up, not at "
+                f"{cutoff_ev:g} eV (raise --cutoff, or use --engine gpaw)"
+            )
+
+
 def run_qe(atoms: Atoms, shape, settings: DFTSettings, scratch=None) -> DFTResult:
     """SCF + ELF with Quantum ESPRESSO; see `elfkit.dft.compute`."""
     pseudo_dir = Path(settings.pseudo_dir).resolve() if settings.pseudo_dir else PACKAGE_PSEUDO_DIR
     pseudos = find_pseudopotentials(atoms.get_chemical_symbols(), pseudo_dir)
+    if pseudo_dir == PACKAGE_PSEUDO_DIR:
+        check_validated_cutoff(pseudos, settings.cutoff_ev)
     factor = refinement_factor(atoms.cell.array, shape, settings.cutoff_ev)
     dft_shape = tuple(factor * n for n in shape)
     started = time.perf_counter()
