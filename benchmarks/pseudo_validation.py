@@ -113,7 +113,7 @@ def main() -> None:
     if args.markdown:
         print(markdown_table(json.loads(args.markdown.read_text())))
         return
-    result = saved_report(args.out) if not args.cutoffs else {}
+    result = saved_report(args.out)
     for symbol in args.elements:
         if symbol in result and "error" not in result[symbol]:
             continue
