@@ -384,3 +384,16 @@ def test_run_order_resumes_cut_off_items_first_then_covers_the_least_sampled_den
     item_scratch(str(tmp_path), "fluid", "b2")
     order = [item["key"] for item in run_order(items, {"a1", "f6"}, spec, str(tmp_path))]
     assert order == ["e5", "d4", "b2", "c3"]
+
+
+@pytest.mark.parametrize("name", ["metals.yaml", "metals-900.yaml"])
+def test_committed_metal_specs_use_only_pseudopotentials_validated_at_their_cutoff(name):
+    from elfkit.dft.qe import PACKAGE_PSEUDO_DIR, check_validated_cutoff, find_pseudopotentials
+
+    spec = load_spec(REPO / "specs" / name)
+    symbols = set(spec.elements) | {symbol for pair in spec.pairs for symbol in pair}
+    find_pseudopotentials(symbols, PACKAGE_PSEUDO_DIR)
+    check_validated_cutoff(symbols, spec.labels.cutoff_ev)
+    validation = json.loads((REPO / "benchmarks" / "results" / "pseudo_validation.json").read_text())
+    for symbol in symbols:
+        assert validation[symbol]["passes"] and validation[symbol]["qe_cutoff_ev"] <= spec.labels.cutoff_ev, symbol
