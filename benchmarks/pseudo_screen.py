@@ -15,6 +15,7 @@ Run:  python benchmarks/pseudo_screen.py [CANDIDATE ...] [--out FILE] [--markdow
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import json
 import sys
@@ -26,7 +27,7 @@ from report import add_report_options, emit, saved_report
 from elfkit.data.metals import build
 from elfkit.dft import DFTSettings, compute
 from elfkit.dft.base import dft_grid_shape
-from elfkit.dft.crosscheck import core_radii, elf_agreement
+from elfkit.dft.crosscheck import TOLERANCE, core_radii, elf_agreement
 from elfkit.dft.gpaw_engine import setups_with_valence
 from elfkit.dft.qe import valence_electrons
 
@@ -69,6 +70,7 @@ CANDIDATES = {
 """name: (element, ld1.x recipe, QE cutoffs in eV)."""
 
 
+@functools.cache
 def _make_pseudopotentials():
     path = Path(__file__).resolve().parents[1] / "scripts" / "make_pseudopotentials.py"
     spec = importlib.util.spec_from_file_location("make_pseudopotentials", path)
@@ -114,7 +116,7 @@ def markdown_table(report: dict) -> str:
             worst = max(ambient["elf_mae_outside_cores"], half["elf_mae_outside_cores"])
             qe, gpaw = half["pressure_gpa_qe_gpaw"]
             lines.append(f"| {name} | {cutoff} | {ambient['elf_mae_outside_cores']:.4f} / "
-                         f"{half['elf_mae_outside_cores']:.4f} | {qe:g} / {gpaw:g} | {'yes' if worst < 0.01 else 'no'} |")
+                         f"{half['elf_mae_outside_cores']:.4f} | {qe:g} / {gpaw:g} | {'yes' if worst < TOLERANCE else 'no'} |")
     return "\n".join(lines)
 
 
