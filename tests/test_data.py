@@ -214,6 +214,20 @@ def test_validate_checks_the_dataset_and_recomputes_with_gpaw(generated):
     assert (root / "tiny" / "validation.json").is_file()
 
 
+def test_recomputed_samples_cover_every_element_then_fill_at_random():
+    from elfkit.data.validate import choose_samples
+
+    cells = [("Li", 1)] * 40 + [("LiNa", 2)] * 40 + [("Na3Al", 4)] * 40 + [("Mg2", 2)] * 40 + [("Ba4", 4), ("Ba", 1)]
+    rows = [{"key": f"k{i}", "formula": f, "natoms": n} for i, (f, n) in enumerate(cells)]
+    formula_of = {row["key"]: row["formula"] for row in rows}
+    chosen = choose_samples(rows, 6, seed=3)
+    elements = {e for key in chosen for e in ("Li", "Na", "Al", "Mg", "Ba") if e in formula_of[key]}
+    assert len(set(chosen)) == 6 and elements == {"Li", "Na", "Al", "Mg", "Ba"}
+    assert "Ba" in [formula_of[key] for key in chosen]
+    assert chosen == choose_samples(rows, 6, seed=3) and chosen != choose_samples(rows, 6, seed=4)
+    assert len(choose_samples(rows, 2, seed=0)) == 2
+
+
 @pytest.mark.parametrize(
     "prototype, elements, number",
     [("fcc", ["Ca"], 225), ("bcc", ["Na"], 229), ("hcp", ["Y"], 194), ("sc", ["La"], 221), ("B2", ["Mg", "Ca"], 221),

@@ -1,5 +1,5 @@
 """Checks of a finished dataset: ELF values, electron counts, SCF convergence, duplicates,
-and a re-computation of random samples with the other DFT engine."""
+and a re-computation of random samples, covering every element, with the other DFT engine."""
 
 from __future__ import annotations
 
@@ -58,17 +58,34 @@ def _matching_setups(atoms, labels: dict, other: str) -> dict:
     return {"gpaw_setups": setups_with_valence(valence_electrons(atoms.get_chemical_symbols(), pseudo_dir))}
 
 
+def choose_samples(rows: list[dict], count: int, seed: int) -> list[str]:
+    """Keys of `count` rows to recompute, chosen at random (seeded) but covering every element
+    the rows hold when `count` allows: first, in random order among the smallest cells, rows
+    bringing an element not yet covered; then random rows."""
+    from ase.formula import Formula
+
+    order = np.random.default_rng(seed).permutation(len(rows)).tolist()
+    by_size = sorted(order, key=lambda i: rows[i]["natoms"])
+    covered, chosen = set(), []
+    for i in by_size:
+        elements = set(Formula(rows[i]["formula"]).count())
+        if len(chosen) < count and not elements <= covered:
+            chosen.append(i)
+            covered |= elements
+    chosen += [i for i in order if i not in chosen][: max(0, count - len(chosen))]
+    return [rows[i]["key"] for i in chosen]
+
+
 def _cross_engine(dataset: Dataset, count: int, seed: int) -> dict:
-    """Recompute `count` random samples with the other engine; judged by elfkit.dft.crosscheck
-    (ELF MAE outside the pseudisation spheres, or of the whole cell where they fill it)."""
+    """Recompute `count` samples (see choose_samples) with the other engine; judged by
+    elfkit.dft.crosscheck (ELF MAE outside the pseudisation spheres, or of the whole cell where
+    they fill it)."""
     from elfkit.dft import DFTSettings, compute
     from elfkit.dft.crosscheck import TOLERANCE, core_radii, elf_agreement
 
     labels = dict(dataset.manifest.get("labels", {}))
     other = OTHER_ENGINE[labels.get("engine", "qe")]
-    rows = dataset.rows()
-    chosen = set(np.random.default_rng(seed).choice(len(rows), size=min(count, len(rows)), replace=False).tolist())
-    keys = {rows[i]["key"] for i in chosen}
+    keys = set(choose_samples(dataset.rows(), count, seed))
     pseudo_dir = Path(labels["pseudo_dir"]) if labels.get("pseudo_dir") else None
     results = []
     for sample in dataset:
@@ -79,7 +96,7 @@ def _cross_engine(dataset: Dataset, count: int, seed: int) -> dict:
         result = compute(sample.atoms, sample.elf.shape, settings)
         radii = core_radii(sample.atoms.get_chemical_symbols(), pseudo_dir, setups.get("gpaw_setups", {}))
         agreement = elf_agreement(result.elf.values, sample.elf, sample.atoms, radii)
-        results.append({"key": sample.key, "engine": other, **agreement,
+        results.append({"key": sample.key, "formula": sample.atoms.get_chemical_formula(), "engine": other, **agreement,
                         "pressure_gpa": [sample.pressure_gpa, result.pressure_gpa]})
     return {"ok": bool(results) and all(r["agrees"] for r in results), "tolerance": TOLERANCE, "samples": results}
 
