@@ -34,13 +34,16 @@ from elfkit.dft.qe import valence_electrons
 GPAW_CUTOFF_EV, KSPACING, SMEARING_EV = 500.0, 0.3, 0.2
 STRUCTURES = (("fcc", 1.0), ("fcc", 0.5))
 IONS = "[Ne] 3s2 3p6 3d0", "[Ar] 3d10 4s2 4p6 4d0", "[Kr] 4d10 5s2 5p6 5d0"
-"""Closed-shell ions whose s and p shells are the semicore of Ca (K); Sr, Rb, Y; Ba, Cs, La."""
+"""Closed-shell ions whose s and p shells are the semicore of Ca (K); Sr, Rb, Y; Ba, Cs, La
+(La also with an empty 4f channel: La metal has empty 4f states a few eV above the Fermi level)."""
 
 
-def _ionic(config: str, shell: int, radii: tuple[float, float, float], rcore: float, local: int = 0, d: float = 0.0):
-    """A recipe with s, p and d channels of principal quantum number `shell`, at radii
-    (s, p, d) bohr, `d` electrons in the d channel, partial-core radius `rcore` bohr."""
+def _ionic(config: str, shell: int, radii: tuple[float, ...], rcore: float, local: int = 0, d: float = 0.0):
+    """A recipe with s, p and d channels of principal quantum number `shell` (and an empty
+    (`shell`-1)f channel if `radii` has a fourth entry), at radii (s, p, d[, f]) bohr, `d`
+    electrons in the d channel, partial-core radius `rcore` bohr."""
     channels = [(f"{shell}S", 0, 2.0, radii[0]), (f"{shell}P", 1, 6.0, radii[1]), (f"{shell}D", 2, d, radii[2])]
+    channels += [(f"{shell - 1}F", 3, 0.0, radius) for radius in radii[3:]]
     return config, channels, local, rcore
 
 
@@ -66,6 +69,8 @@ CANDIDATES = {
     "Y r1.7": ("Y", _ionic(IONS[1], 4, (1.7, 1.8, 1.8), 0.9), (450, 900)),
     "Y r2.0": ("Y", _ionic(IONS[1], 4, (2.0, 2.1, 2.1), 0.9), (450,)),
     "La r1.9": ("La", _ionic(IONS[2], 5, (1.9, 2.0, 2.0), 0.9), (450, 900)),
+    "La r1.9 f2.0": ("La", _ionic(f"{IONS[2]} 4f0", 5, (1.9, 2.0, 2.0, 2.0), 0.9), (900,)),
+    "La r1.9 f2.3": ("La", _ionic(f"{IONS[2]} 4f0", 5, (1.9, 2.0, 2.0, 2.3), 0.9), (900,)),
 }
 """name: (element, ld1.x recipe, QE cutoffs in eV)."""
 
