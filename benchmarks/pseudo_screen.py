@@ -26,7 +26,7 @@ from report import add_report_options, emit, saved_report
 
 from elfkit.data.metals import build
 from elfkit.dft import DFTSettings, compute
-from elfkit.dft.base import dft_grid_shape
+from elfkit.dft.base import DFTError, dft_grid_shape
 from elfkit.dft.crosscheck import TOLERANCE, core_radii, elf_agreement
 from elfkit.dft.gpaw_engine import setups_with_valence
 from elfkit.dft.qe import valence_electrons
@@ -34,8 +34,9 @@ from elfkit.dft.qe import valence_electrons
 GPAW_CUTOFF_EV, KSPACING, SMEARING_EV = 500.0, 0.3, 0.2
 STRUCTURES = (("fcc", 1.0), ("fcc", 0.5))
 IONS = "[Ne] 3s2 3p6 3d0", "[Ar] 3d10 4s2 4p6 4d0", "[Kr] 4d10 5s2 5p6 5d0"
-"""Closed-shell ions whose s and p shells are the semicore of Ca (K); Sr, Rb, Y; Ba, Cs, La
-(La also with an empty 4f channel: La metal has empty 4f states a few eV above the Fermi level)."""
+"""Closed-shell ions whose s and p shells are the semicore of Ca, K, Sc; Sr, Rb, Y, Zr; Ba, Cs,
+La, Ce (La and Ce also with an empty 4f channel: La metal has empty 4f states a few eV above
+the Fermi level, Ce one 4f electron)."""
 
 
 def _ionic(config: str, shell: int, radii: tuple[float, ...], rcore: float, local: int = 0, d: float = 0.0):
@@ -71,6 +72,10 @@ CANDIDATES = {
     "La r1.9": ("La", _ionic(IONS[2], 5, (1.9, 2.0, 2.0), 0.9), (450, 900)),
     "La r1.9 f2.0": ("La", _ionic(f"{IONS[2]} 4f0", 5, (1.9, 2.0, 2.0, 2.0), 0.9), (900,)),
     "La r1.9 f2.3": ("La", _ionic(f"{IONS[2]} 4f0", 5, (1.9, 2.0, 2.0, 2.3), 0.9), (900,)),
+    "Ce r1.9 f2.3": ("Ce", _ionic(f"{IONS[2]} 4f0", 5, (1.9, 2.0, 2.0, 2.3), 0.9), (900,)),
+    "Sr r1.9 p local": ("Sr", _ionic(IONS[1], 4, (1.9, 2.0, 2.0), 1.0, local=1), (900,)),
+    "Sc r1.5": ("Sc", _ionic(IONS[0], 3, (1.5, 1.6, 1.6), 0.8), (900,)),
+    "Zr r1.7": ("Zr", _ionic(IONS[1], 4, (1.7, 1.8, 1.8), 0.9), (900,)),
 }
 """name: (element, ld1.x recipe, QE cutoffs in eV)."""
 
@@ -116,7 +121,9 @@ def markdown_table(report: dict) -> str:
     lines = ["| candidate | QE cutoff (eV) | ELF MAE outside cores, V0 / V0/2 | P at V0/2, QE / GPAW (GPa) | passes |",
              "|---|---|---|---|---|"]
     for name, result in report.items():
-        for cutoff, rows in result["cutoffs"].items():
+        if "error" in result:
+            lines.append(f"| {name} | - | - | - | no: {result['error']} |")
+        for cutoff, rows in result.get("cutoffs", {}).items():
             ambient, half = rows["fcc V=1"], rows["fcc V=0.5"]
             worst = max(ambient["elf_mae_outside_cores"], half["elf_mae_outside_cores"])
             qe, gpaw = half["pressure_gpa_qe_gpaw"]
@@ -139,7 +146,10 @@ def main() -> None:
         if name in result:
             continue
         symbol, recipe, cutoffs = CANDIDATES[name]
-        result[name] = screen(symbol, recipe, tuple(float(c) for c in cutoffs), references)
+        try:
+            result[name] = screen(symbol, recipe, tuple(float(c) for c in cutoffs), references)
+        except DFTError as error:
+            result[name] = {"element": symbol, "recipe": recipe, "error": str(error)}
         print(name, json.dumps(result[name]["cutoffs"]), file=sys.stderr, flush=True)
         if args.out:
             emit(result, args.out, quiet=True)

@@ -168,6 +168,33 @@ def test_a_stalled_md_segment_is_rerun_with_careful_mixing(tmp_path, monkeypatch
     assert re.search(r"mixing_beta\s*=\s*0\.1\b", inputs[0]) and re.search(r"electron_maxstep\s*=\s*600", inputs[0])
 
 
+def test_an_md_segment_that_stalls_again_ends_at_its_last_converged_step(tmp_path, monkeypatch):
+    import elfkit.data.hydrogen as hydrogen
+    from elfkit.dft.base import DFTError
+
+    real_run_md = hydrogen.run_md
+    segments = []
+
+    def stall_at_third_scf(atoms, temperature_k, nsteps, md, folder, careful=False):
+        segments.append(folder.name)
+        if folder.name != "md-000000":
+            return real_run_md(atoms, temperature_k, nsteps, md, folder, careful=careful)
+        if not careful:
+            raise DFTError("SCF did not converge (see md.out)")
+        real_run_md(atoms, temperature_k, nsteps, md, folder, careful=careful)
+        output = (folder / "md.out").read_text()
+        third = [m.start() for m in re.finditer(r"^!", output, flags=re.M)][2]
+        (folder / "md.out").write_text(output[:third] + "\n     convergence NOT achieved after 600 iterations: stopping\n")
+        raise DFTError("SCF did not converge (see md.out)")
+
+    monkeypatch.setattr(hydrogen, "run_md", stall_at_third_scf)
+    md = hydrogen.MDSettings(cutoff_ev=250.0, thermostat_collision_steps=5)
+    snapshots = hydrogen.sample_trajectory(hydrogen.random_atomic_hydrogen(8, 1.5, 1), 1500, [1, 4], md, tmp_path)
+    checkpoint = json.loads((tmp_path / "md-checkpoint.json").read_text())
+    assert checkpoint["shortened_segments"] == [0] and checkpoint["step"] == 4 and sorted(snapshots) == [1, 4]
+    assert segments == ["md-000000", "md-000000", "md-000002"], "the two converged steps are kept, the rest rerun"
+
+
 def test_elf_codec_keeps_values_to_twelve_bits():
     elf = np.random.default_rng(0).random((9, 10, 11))
     assert np.abs(decode_elf(encode_elf(elf), elf.shape) - elf).max() <= 0.5 / 4095 + 1e-7

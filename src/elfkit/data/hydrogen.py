@@ -121,17 +121,40 @@ def _md_frames(path: Path, output: str, nsteps: int):
     from ase.io import read
 
     frames = read(path, index=":", format="espresso-out")
-    temperatures = [float(t) for t in re.findall(r"temperature\s+=\s+([\d.]+) K", output)]
+    temperatures = _temperatures(output)
     frames = frames[-nsteps:]
     if len(frames) != nsteps or len(temperatures) < nsteps:
         raise RuntimeError(f"MD output has {len(frames)} frames and {len(temperatures)} temperatures, expected {nsteps}")
     return frames, temperatures[-nsteps:]
 
 
+def _temperatures(output: str) -> list[float]:
+    """Temperatures (K) after each MD step, without the "Starting temperature" line."""
+    return [float(t) for t in re.findall(r"^\s*temperature\s+=\s+([\d.]+) K", output, flags=re.M)]
+
+
+def converged_steps(path: Path):
+    """(frames, temperatures in K) of the MD steps of a QE output that stopped at an SCF
+    that did not converge: the steps before it, each with its converged SCF."""
+    from ase.io import iread
+
+    frames = []
+    try:
+        for frame in iread(path, index=":", format="espresso-out"):
+            frames.append(frame)
+    except (AssertionError, IndexError, ValueError):
+        pass
+    temperatures = _temperatures(path.read_text())
+    count = min(len(frames), len(temperatures))
+    return frames[:count], temperatures[:count]
+
+
 MD_SEGMENT_STEPS = 100
 """MD runs in segments of this many steps, each checkpointed. A segment starts from the last
 positions with velocities redrawn at the target temperature: a massive Andersen collision,
-which keeps the canonical sampling, so a killed run resumes from its last finished segment."""
+which keeps the canonical sampling, so a killed run resumes from its last finished segment.
+A segment whose SCF stalls even with careful mixing ends at its last converged step (a
+shorter segment), and the next starts there with fresh velocities, away from the stall."""
 
 
 def snapshot_steps(item: dict, timestep_fs: float) -> list[int]:
@@ -149,7 +172,7 @@ def sample_trajectory(start: Atoms, temperature_k: float, steps: list[int], md: 
     """
     folder.mkdir(parents=True, exist_ok=True)
     checkpoint = folder / "md-checkpoint.json"
-    fresh = {"step": 0, "atoms": start, "snapshots": {}, "careful_segments": []}
+    fresh = {"step": 0, "atoms": start, "snapshots": {}, "careful_segments": [], "shortened_segments": []}
     state = _read_checkpoint(checkpoint) if checkpoint.exists() else fresh
     while state["step"] < steps[-1]:
         count = min(MD_SEGMENT_STEPS, steps[-1] - state["step"])
@@ -159,7 +182,7 @@ def sample_trajectory(start: Atoms, temperature_k: float, steps: list[int], md: 
         for offset, (frame, temperature) in enumerate(zip(frames, temperatures), start=state["step"] + 1):
             if offset in steps:
                 state["snapshots"][offset] = (_periodic(frame), temperature)
-        state["step"] += count
+        state["step"] += len(frames)
         state["atoms"] = _periodic(frames[-1])
         _write_checkpoint(checkpoint, state)
         shutil.rmtree(segment, ignore_errors=True)
@@ -167,7 +190,8 @@ def sample_trajectory(start: Atoms, temperature_k: float, steps: list[int], md: 
 
 
 def _run_segment(state: dict, temperature_k: float, count: int, md: MDSettings, segment: Path):
-    """One MD segment; rerun with careful mixing (and noted in `state`) if its SCF stalls."""
+    """One MD segment; rerun with careful mixing (noted in `state`) if its SCF stalls, and
+    cut short at its last converged step (noted too) if it stalls again."""
     try:
         return run_md(state["atoms"], temperature_k, count, md, segment)
     except DFTError as error:
@@ -176,7 +200,16 @@ def _run_segment(state: dict, temperature_k: float, count: int, md: MDSettings, 
     shutil.rmtree(segment)
     segment.mkdir()
     state["careful_segments"].append(state["step"])
-    return run_md(state["atoms"], temperature_k, count, md, segment, careful=True)
+    try:
+        return run_md(state["atoms"], temperature_k, count, md, segment, careful=True)
+    except DFTError as error:
+        if "did not converge" not in str(error):
+            raise
+        frames, temperatures = converged_steps(segment / "md.out")
+        if not frames:
+            raise
+    state["shortened_segments"].append(state["step"])
+    return frames, temperatures
 
 
 def _periodic(frame: Atoms) -> Atoms:
@@ -199,6 +232,7 @@ def _write_checkpoint(path: Path, state: dict) -> None:
         "atoms": _atoms_json(state["atoms"]),
         "snapshots": {str(step): [_atoms_json(a), t] for step, (a, t) in state["snapshots"].items()},
         "careful_segments": state["careful_segments"],
+        "shortened_segments": state["shortened_segments"],
     }
     with atomic_text_output(path) as handle:
         json.dump(payload, handle)
@@ -211,6 +245,7 @@ def _read_checkpoint(path: Path) -> dict:
         "atoms": _atoms_from_json(payload["atoms"]),
         "snapshots": {int(step): (_atoms_from_json(a), t) for step, (a, t) in payload["snapshots"].items()},
         "careful_segments": payload.get("careful_segments", []),
+        "shortened_segments": payload.get("shortened_segments", []),
     }
 
 
