@@ -25,11 +25,12 @@ OUT = Path(__file__).resolve().parents[1] / "src" / "elfkit" / "dft" / "pseudo"
 # symbol: (configuration, [(label, l, occupation, rc_bohr[, energy_ry])], local channel l,
 # partial-core radius bohr). A channel without an energy is pseudised at its bound eigenvalue;
 # unbound ones (empty d shells of Al and the alkalis) at the given reference energy (Ry).
-# K, Ca, Y, Ba and La are semicore (3s3p, 3s3p, 4s4p, 5s5p and 5s5p in valence, as GPAW's
-# default setups) and made from their ions (K+, Ca2+, Y3+, Ba2+, La3+): one projector per
-# channel, and the outer s valence electrons live in the local s channel. La needs an empty
-# 4f channel (without it its pressure at half volume is 40 % high). Ca, Y and La agree with
-# GPAW only from 900 eV up (elfkit.dft.qe.MINIMUM_CUTOFF_EV).
+# K, Ca, Sc, Sr, Y, Zr, Ba and La are semicore (their outer s and p shells in valence, as
+# GPAW's default setups) and made from their closed-shell ions (K+ ... La3+): one projector
+# per channel, and the outer s valence electrons live in the local s channel (Sr: p local,
+# s local gives a ghost state). La needs an empty 4f channel (without it its pressure at half
+# volume is 40 % high). All but K and Ba agree with GPAW only from 900 eV up
+# (elfkit.dft.qe.MINIMUM_CUTOFF_EV).
 RECIPES = {
     "Li": ("[He] 2s1 2p0", [("2S", 0, 1.0, 2.2), ("2P", 1, 0.0, 2.2)], 1, 1.2),
     "Be": ("[He] 2s2 2p0", [("2S", 0, 2.0, 1.6), ("2P", 1, 0.0, 1.6)], 1, 0.8),
@@ -39,15 +40,15 @@ RECIPES = {
     "K": ("[Ne] 3s2 3p6 3d0", [("3S", 0, 2.0, 1.5), ("3P", 1, 6.0, 1.6), ("3D", 2, 0.0, 1.6)], 0, 0.8),
     "Ca": ("[Ne] 3s2 3p6 3d0", [("3S", 0, 2.0, 1.5), ("3P", 1, 6.0, 1.6), ("3D", 2, 0.0, 1.6)], 0, 0.8),
     "Rb": ("[Kr] 5s1 5p0 4d0", [("5S", 0, 1.0, 3.2), ("5P", 1, 0.0, 3.2), ("4D", 2, 0.0, 3.2, -0.10)], 2, 1.7),
-    "Sr": ("[Kr] 5s2 5p0 4d0", [("5S", 0, 2.0, 3.0), ("5P", 1, 0.0, 3.0), ("4D", 2, 0.0, 2.8)], 1, 1.6),
+    "Sr": ("[Ar] 3d10 4s2 4p6 4d0", [("4S", 0, 2.0, 1.9), ("4P", 1, 6.0, 2.0), ("4D", 2, 0.0, 2.0)], 1, 1.0),
     "Cs": ("[Xe] 6s1 6p0 5d0", [("6S", 0, 1.0, 3.4), ("6P", 1, 0.0, 3.4), ("5D", 2, 0.0, 3.4, -0.10)], 2, 2.0),
     "Ba": ("[Kr] 4d10 5s2 5p6 5d0", [("5S", 0, 2.0, 2.0), ("5P", 1, 6.0, 2.1), ("5D", 2, 0.0, 2.1)], 0, 1.0),
-    "Sc": ("[Ar] 3d1 4s2 4p0", [("4S", 0, 2.0, 2.6), ("4P", 1, 0.0, 2.8), ("3D", 2, 1.0, 2.0)], 1, 1.2),
+    "Sc": ("[Ne] 3s2 3p6 3d0", [("3S", 0, 2.0, 1.5), ("3P", 1, 6.0, 1.6), ("3D", 2, 0.0, 1.6)], 0, 0.8),
     "Y": ("[Ar] 3d10 4s2 4p6 4d0", [("4S", 0, 2.0, 1.7), ("4P", 1, 6.0, 1.8), ("4D", 2, 0.0, 1.8)], 0, 0.9),
     "La": ("[Kr] 4d10 5s2 5p6 5d0 4f0", [("5S", 0, 2.0, 1.9), ("5P", 1, 6.0, 2.0), ("5D", 2, 0.0, 2.0), ("4F", 3, 0.0, 2.3)],
            0, 0.9),
     "Ti": ("[Ar] 3d2 4s2 4p0", [("4S", 0, 2.0, 2.5), ("4P", 1, 0.0, 2.7), ("3D", 2, 2.0, 2.1)], 1, 1.1),
-    "Zr": ("[Kr] 4d2 5s2 5p0", [("5S", 0, 2.0, 2.7), ("5P", 1, 0.0, 2.9), ("4D", 2, 2.0, 2.2)], 1, 1.3),
+    "Zr": ("[Ar] 3d10 4s2 4p6 4d0", [("4S", 0, 2.0, 1.7), ("4P", 1, 6.0, 1.8), ("4D", 2, 0.0, 1.8)], 0, 0.9),
     "Hf": ("[Xe] 4f14 5d2 6s2 6p0", [("6S", 0, 2.0, 2.7), ("6P", 1, 0.0, 2.9), ("5D", 2, 2.0, 2.3)], 1, 1.3),
     "V": ("[Ar] 3d3 4s2 4p0", [("4S", 0, 2.0, 2.4), ("4P", 1, 0.0, 2.6), ("3D", 2, 3.0, 1.8)], 1, 1.0),
     "Nb": ("[Kr] 4d4 5s1 5p0", [("5S", 0, 1.0, 2.6), ("5P", 1, 0.0, 2.8), ("4D", 2, 4.0, 2.1)], 0, 1.2),

@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 import pytest
+from ase.build import bulk
 from ase.io import read
 
 from elfkit.dft import DFTError, DFTSettings, compute, kpoint_mesh
@@ -80,8 +81,8 @@ def test_an_scf_that_does_not_converge_is_an_error(h4, engine):
 
 
 def test_missing_pseudopotential_is_named():
-    atoms = read(EXAMPLES / "LaH10_Fm-3m_170GPa.cif")
-    with pytest.raises(DFTError, match="no QE pseudopotential for La"):
+    atoms = bulk("Th", "fcc", a=5.08)
+    with pytest.raises(DFTError, match="no QE pseudopotential for Th"):
         compute(atoms, (8, 8, 8), DFTSettings(engine="qe"))
 
 

@@ -32,7 +32,7 @@ from elfkit.units import HARTREE_IN_EV
 RY_IN_EV = HARTREE_IN_EV / 2
 PACKAGE_PSEUDO_DIR = Path(__file__).resolve().parent / "pseudo"
 PREFIX = "elfkit"
-MINIMUM_CUTOFF_EV = {"Ca": 900.0, "Y": 900.0, "La": 900.0}
+MINIMUM_CUTOFF_EV = {"Ca": 900.0, "Sr": 900.0, "Sc": 900.0, "Y": 900.0, "Zr": 900.0, "La": 900.0}
 """Packaged pseudopotentials that agree with GPAW only from this wave-function cutoff (eV) up;
 the others pass at 450 eV (pseudo/README.md, benchmarks/results/pseudo_validation.json)."""
 
