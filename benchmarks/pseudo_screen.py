@@ -34,9 +34,9 @@ from elfkit.dft.qe import valence_electrons
 GPAW_CUTOFF_EV, KSPACING, SMEARING_EV = 500.0, 0.3, 0.2
 STRUCTURES = (("fcc", 1.0), ("fcc", 0.5))
 IONS = "[Ne] 3s2 3p6 3d0", "[Ar] 3d10 4s2 4p6 4d0", "[Kr] 4d10 5s2 5p6 5d0"
-"""Closed-shell ions whose s and p shells are the semicore of Ca, K, Sc; Sr, Rb, Y, Zr; Ba, Cs,
-La, Ce (La and Ce also with an empty 4f channel: La metal has empty 4f states a few eV above
-the Fermi level, Ce one 4f electron)."""
+"""Closed-shell ions whose s and p shells are the semicore of K, Ca, Sc, Ti, V; Rb, Sr, Y, Zr,
+Nb; Cs, Ba, La, Ce (La and Ce also with an empty 4f channel: La metal has empty 4f states a
+few eV above the Fermi level, Ce one 4f electron); Hf and Ta keep 4f14 in the core."""
 
 
 def _ionic(config: str, shell: int, radii: tuple[float, ...], rcore: float, local: int = 0, d: float = 0.0):
@@ -76,6 +76,11 @@ CANDIDATES = {
     "Sr r1.9 p local": ("Sr", _ionic(IONS[1], 4, (1.9, 2.0, 2.0), 1.0, local=1), (900,)),
     "Sc r1.5": ("Sc", _ionic(IONS[0], 3, (1.5, 1.6, 1.6), 0.8), (900,)),
     "Zr r1.7": ("Zr", _ionic(IONS[1], 4, (1.7, 1.8, 1.8), 0.9), (900,)),
+    "Nb r1.7": ("Nb", _ionic(IONS[1], 4, (1.7, 1.8, 1.8), 0.9), (900,)),
+    "Ti r1.5": ("Ti", _ionic(IONS[0], 3, (1.5, 1.6, 1.6), 0.8), (900,)),
+    "V r1.5": ("V", _ionic(IONS[0], 3, (1.5, 1.6, 1.6), 0.8), (900,)),
+    "Hf r1.9": ("Hf", _ionic("[Kr] 4d10 4f14 5s2 5p6 5d0", 5, (1.9, 2.0, 2.0), 1.0), (900,)),
+    "Ta r1.9": ("Ta", _ionic("[Kr] 4d10 4f14 5s2 5p6 5d0", 5, (1.9, 2.0, 2.0), 1.0), (900,)),
 }
 """name: (element, ld1.x recipe, QE cutoffs in eV)."""
 
