@@ -239,6 +239,8 @@ def test_validate_checks_the_dataset_and_recomputes_with_gpaw(generated):
     assert row["engine"] == "gpaw" and row["elf_mae"] < 0.05
     assert 0.05 <= row["fraction_outside_cores"] <= 1 and row["elf_mae_judged"] == row["elf_mae_outside_cores"]
     assert (root / "tiny" / "validation.json").is_file()
+    again = validate(elfkit.data.open("tiny", root=root), recompute=0)
+    assert again["cross_engine"] == report["cross_engine"], "a cheap rerun keeps the cross-engine check"
 
 
 def test_recomputed_samples_cover_every_element_then_fill_at_random():

@@ -410,7 +410,7 @@ def data_list(
 @user_errors
 def data_validate(
     name: Annotated[str, typer.Argument(help="Dataset name.")],
-    recompute: Annotated[int, typer.Option(help="Random samples to recompute with the other DFT engine; they cover every element when there are enough.")] = 1,
+    recompute: Annotated[int, typer.Option(help="Random samples to recompute with the other DFT engine; they cover every element when there are enough. 0 keeps the last report's cross-engine result.")] = 1,
     seed: Annotated[int, typer.Option(help="Seed for choosing them.")] = 0,
 ):
     """Check ELF values, electron counts, convergence, duplicates, and cross-engine agreement."""

@@ -101,17 +101,26 @@ def _cross_engine(dataset: Dataset, count: int, seed: int) -> dict:
     return {"ok": bool(results) and all(r["agrees"] for r in results), "tolerance": TOLERANCE, "samples": results}
 
 
+def _previous_cross_engine(path: Path) -> dict:
+    """The cross-engine section of an earlier report, kept when nothing is recomputed."""
+    if path.exists():
+        return json.loads(path.read_text()).get("cross_engine", {"ok": True, "samples": []})
+    return {"ok": True, "samples": []}
+
+
 def validate(dataset: Dataset, recompute: int = 1, seed: int = 0) -> dict:
-    """Run every check; writes and returns the report (folder/validation.json)."""
+    """Run every check; writes and returns the report (folder/validation.json). With
+    `recompute` 0 the cross-engine section of the previous report is kept."""
     keys = [row["key"] for row in dataset.rows()]
+    path = dataset.folder / "validation.json"
     report = {
         "name": dataset.name,
         "count": len(keys),
         "duplicates": {"ok": len(keys) == len(set(keys)), "count": len(keys) - len(set(keys))},
         **_sample_checks(dataset),
-        "cross_engine": _cross_engine(dataset, recompute, seed) if recompute else {"ok": True, "samples": []},
+        "cross_engine": _cross_engine(dataset, recompute, seed) if recompute else _previous_cross_engine(path),
     }
     report["ok"] = all(v["ok"] for v in report.values() if isinstance(v, dict))
-    with atomic_text_output(dataset.folder / "validation.json") as handle:
+    with atomic_text_output(path) as handle:
         json.dump(report, handle, indent=1)
     return report
