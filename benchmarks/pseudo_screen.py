@@ -155,7 +155,7 @@ def main() -> None:
             result[name] = screen(symbol, recipe, tuple(float(c) for c in cutoffs), references)
         except DFTError as error:
             result[name] = {"element": symbol, "recipe": recipe, "error": str(error)}
-        print(name, json.dumps(result[name]["cutoffs"]), file=sys.stderr, flush=True)
+        print(name, json.dumps(result[name].get("cutoffs", result[name].get("error"))), file=sys.stderr, flush=True)
         if args.out:
             emit(result, args.out, quiet=True)
     emit(result, args.out)
