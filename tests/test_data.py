@@ -291,7 +291,7 @@ def test_binary_prototypes_have_their_stoichiometry_and_no_close_contacts(protot
     assert distances.min() > 0.8 * (atoms.get_volume() / natoms) ** (1 / 3)
 
 
-def test_prototype_spec_expands_both_orientations_and_labels_with_gpaw(tmp_path):
+def test_prototype_spec_expands_both_orientations_labels_with_gpaw_and_validates_with_qe(tmp_path):
     spec = tmp_path / "metals.yaml"
     spec.write_text(yaml.safe_dump({
         "name": "metals", "kind": "prototypes",
@@ -310,6 +310,22 @@ def test_prototype_spec_expands_both_orientations_and_labels_with_gpaw(tmp_path)
     assert sample.metadata["prototype"] == "bcc" and sample.metadata["engine"] == "gpaw"
     assert sample.group == "bcc-Li" and sample.temperature_k is None
     assert 0.0 <= sample.elf.min() and sample.elf.max() <= 1.0
+    from elfkit.data.validate import validate
+
+    report = validate(elfkit.data.open("metals", root=tmp_path), recompute=1)
+    (row,) = report["cross_engine"]["samples"]
+    assert row["engine"] == "qe" and "skipped" not in row and row["elf_mae_judged"] < 0.01
+    assert report["electrons"]["ok"] and report["ok"]
+
+
+def test_qe_recomputes_gpaw_labels_only_like_for_like():
+    from elfkit.data.validate import qe_unavailable
+
+    labels = {"engine": "gpaw", "cutoff_ev": 450.0}
+    assert qe_unavailable(["Li", "Mg"], labels) == "QE and GPAW valence electrons differ: Mg (2 vs 10)"
+    assert "no QE pseudopotential for Nb" in qe_unavailable(["Nb", "Li"], labels)
+    assert "from 900 eV up" in qe_unavailable(["La"], labels)
+    assert qe_unavailable(["Li", "Al", "K"], labels) is None
 
 
 def test_relaxed_crystal_lands_at_its_target_pressure_in_the_fixed_split(tmp_path):

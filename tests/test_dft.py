@@ -139,7 +139,7 @@ def test_a_killed_caller_leaves_no_pw_x_running(tmp_path):
     assert subprocess.run(["pgrep", "-f", pattern], capture_output=True).returncode == 1
 
 
-def test_gpaw_gets_empty_bands_where_its_setups_have_none():
+def test_gpaw_gets_empty_bands_where_its_setups_have_none_and_the_whole_4f_manifold():
     from ase.build import bulk
 
     from elfkit.dft.gpaw_engine import band_count
@@ -147,6 +147,9 @@ def test_gpaw_gets_empty_bands_where_its_setups_have_none():
     assert band_count(bulk("Ca", "fcc", a=5.5)) == 9  # 10 electrons, 5 bound states in the setup
     assert band_count(bulk("Na", "bcc", a=4.2), {"Na": "1"}) == 5  # nint(0.5) + 4, as pw.x
     assert band_count(bulk("H", "sc", a=1.0) * (4, 4, 4)) == 38  # nint(38.4), as pw.x for 64 H
+    assert band_count(bulk("Ce", "fcc", a=5.16)) == 17  # 11 non-4f electrons: 6 bands, 7 for 4f1, 4 empty
+    assert band_count(bulk("Ce", "hcp", a=3.65)) == 29
+    assert band_count(bulk("La", "fcc", a=5.3)) == 10  # La's 4f is empty in the atom: the QE count
 
 
 def test_a_packaged_pseudopotential_is_refused_below_its_validated_cutoff(tmp_path):

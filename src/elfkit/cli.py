@@ -424,6 +424,9 @@ def data_validate(
         if isinstance(value, dict):
             typer.echo(f"{'ok  ' if value['ok'] else 'FAIL'} {check}")
     for row in report["cross_engine"]["samples"]:
+        if "skipped" in row:
+            typer.echo(f"     {row['key']} ({row['formula']}): not recomputed with {row['engine']}: {row['skipped']}")
+            continue
         typer.echo(f"     {row['key']}: {row['engine']} ELF MAE {row['elf_mae_judged']:.4f} outside the cores "
                    f"({row['fraction_outside_cores']:.0%} of the cell), {row['elf_mae']:.4f} whole cell, "
                    f"max {row['elf_max']:.3f}")

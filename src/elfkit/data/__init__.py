@@ -76,7 +76,7 @@ def _cross_engine_mae(folder: Path, field: str) -> float | None:
     path = folder / "validation.json"
     if not path.is_file():
         return None
-    rows = json.loads(path.read_text())["cross_engine"]["samples"]
+    rows = [r for r in json.loads(path.read_text())["cross_engine"]["samples"] if "skipped" not in r]
     if not rows or any(field not in r for r in rows):
         return None
     return round(sum(r[field] for r in rows) / len(rows), 4)

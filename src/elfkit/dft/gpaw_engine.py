@@ -81,15 +81,35 @@ def run_gpaw(atoms: Atoms, shape, settings: DFTSettings, scratch=None) -> DFTRes
 
 def band_count(atoms: Atoms, setups: dict[str, str] | None = None) -> int:
     """Bands for GPAW as Quantum ESPRESSO counts them for metals, max(nint(1.2 N/2), nint(N/2) + 4)
-    for N valence electrons of the chosen setups. GPAW's own default stops at the setups' bound
-    partial waves, which leaves no empty band for e.g. Ca (3s3p4s: 10 electrons, 5 bound
-    states), so fcc Ca came out an insulator."""
+    for N valence electrons of the chosen setups, and at least every orbital of a partly filled
+    4f/5f shell plus 4: that narrow manifold sits at the Fermi level, and Ce's SCF (12
+    electrons, 10 bands by the QE count) never converged with part of it cut off. GPAW's own
+    default (the setups' bound orbitals) is not used: it leaves no empty band for e.g. Ca
+    (3s3p4s: 10 electrons, 5 orbitals), so fcc Ca came out an insulator."""
     from gpaw.setup import create_setup
 
     setups = setups or {}
-    per_element = {s: create_setup(s, "PBE", type=setups.get(s, "paw")).Nv for s in set(atoms.get_chemical_symbols())}
-    electrons = sum(per_element[s] for s in atoms.get_chemical_symbols())
-    return max(_nint(1.2 * electrons / 2), _nint(electrons / 2) + 4)
+    symbols = atoms.get_chemical_symbols()
+    electrons = setup_valence(symbols, setups)
+    f_electrons = {s: _partly_filled_f(create_setup(s, "PBE", type=setups.get(s, "paw"))) for s in electrons}
+    total = sum(electrons[s] for s in symbols)
+    with_f_manifold = _nint(sum(electrons[s] - f_electrons[s] for s in symbols) / 2)
+    with_f_manifold += 7 * sum(f_electrons[s] > 0 for s in symbols) + 4
+    return max(_nint(1.2 * total / 2), _nint(total / 2) + 4, with_f_manifold)
+
+
+def _partly_filled_f(setup) -> float:
+    """Electrons in the setup's bound, partly filled f shell (0 when there is none)."""
+    return sum(f for n, l, f in zip(setup.n_j, setup.l_j, setup.f_j) if n > 0 and l == 3 and 0 < f < 14)
+
+
+def setup_valence(symbols, setups: dict[str, str] | None = None) -> dict[str, int]:
+    """Valence electrons per element of the GPAW PBE setups (`setups` names per element,
+    GPAW's default "paw" for the others)."""
+    from gpaw.setup import create_setup
+
+    setups = setups or {}
+    return {s: int(create_setup(s, "PBE", type=setups.get(s, "paw")).Nv) for s in sorted(set(symbols))}
 
 
 def _nint(x: float) -> int:
