@@ -395,6 +395,25 @@ def _tiny_samples(count):
     ]
 
 
+def test_validate_lists_a_sample_qe_cannot_recompute_with_the_reason(tmp_path):
+    from ase.build import bulk
+
+    from elfkit.data.store import DatasetStore, Sample
+    from elfkit.data.validate import validate
+
+    elf = np.random.default_rng(0).random((4, 4, 4)).astype(np.float32)
+    store = DatasetStore(tmp_path / "niobium")
+    store.write_item("item", [Sample(bulk("Nb", "bcc", a=3.3), elf, -1.0, 1.0, "bcc-Nb", None, None,
+                                     {"electrons": 13.0, "scf_iterations": 8})])
+    store.compact()
+    store.write_manifest({"name": "niobium", "labels": {"engine": "gpaw", "cutoff_ev": 400.0}})
+    report = validate(elfkit.data.open("niobium", root=tmp_path), recompute=1)
+    (row,) = report["cross_engine"]["samples"]
+    assert "no QE pseudopotential for Nb" in row["skipped"] and report["cross_engine"]["recomputed"] == 0
+    assert report["electrons"]["ok"]  # 13, as GPAW's default Nb setup
+    assert elfkit.data.list_datasets(tmp_path)[0]["cross_engine_elf_mae"] is None
+
+
 def test_compaction_fills_shards_and_repack_merges_and_deduplicates(tmp_path):
     import shutil
 
