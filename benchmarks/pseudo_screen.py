@@ -39,12 +39,13 @@ Nb; Cs, Ba, La, Ce (La and Ce also with an empty 4f channel: La metal has empty 
 few eV above the Fermi level, Ce one 4f electron); Hf and Ta keep 4f14 in the core."""
 
 
-def _ionic(config: str, shell: int, radii: tuple[float, ...], rcore: float, local: int = 0, d: float = 0.0):
-    """A recipe with s, p and d channels of principal quantum number `shell` (and an empty
-    (`shell`-1)f channel if `radii` has a fourth entry), at radii (s, p, d[, f]) bohr, `d`
-    electrons in the d channel, partial-core radius `rcore` bohr."""
+def _ionic(config: str, shell: int, radii: tuple[float, ...], rcore: float, local: int = 0, d: float = 0.0,
+           f: float = 0.0):
+    """A recipe with s, p and d channels of principal quantum number `shell` (and a
+    (`shell`-1)f channel if `radii` has a fourth entry), at radii (s, p, d[, f]) bohr, `d` and
+    `f` electrons in the d and f channels, partial-core radius `rcore` bohr."""
     channels = [(f"{shell}S", 0, 2.0, radii[0]), (f"{shell}P", 1, 6.0, radii[1]), (f"{shell}D", 2, d, radii[2])]
-    channels += [(f"{shell - 1}F", 3, 0.0, radius) for radius in radii[3:]]
+    channels += [(f"{shell - 1}F", 3, f, radius) for radius in radii[3:]]
     return config, channels, local, rcore
 
 
@@ -73,6 +74,9 @@ CANDIDATES = {
     "La r1.9 f2.0": ("La", _ionic(f"{IONS[2]} 4f0", 5, (1.9, 2.0, 2.0, 2.0), 0.9), (900,)),
     "La r1.9 f2.3": ("La", _ionic(f"{IONS[2]} 4f0", 5, (1.9, 2.0, 2.0, 2.3), 0.9), (900,)),
     "Ce r1.9 f2.3": ("Ce", _ionic(f"{IONS[2]} 4f0", 5, (1.9, 2.0, 2.0, 2.3), 0.9), (900,)),
+    "Ce r1.9 f1.7": ("Ce", _ionic(f"{IONS[2]} 4f0", 5, (1.9, 2.0, 2.0, 1.7), 0.9), (900, 1200)),
+    "Ce3+ 4f1 r1.9 f1.7": ("Ce", _ionic(f"{IONS[2]} 4f1", 5, (1.9, 2.0, 2.0, 1.7), 0.9, f=1.0), (900, 1200)),
+    "Ce3+ 4f1 r1.9 f2.0": ("Ce", _ionic(f"{IONS[2]} 4f1", 5, (1.9, 2.0, 2.0, 2.0), 0.9, f=1.0), (900,)),
     "Sr r1.9 p local": ("Sr", _ionic(IONS[1], 4, (1.9, 2.0, 2.0), 1.0, local=1), (900,)),
     "Sc r1.5": ("Sc", _ionic(IONS[0], 3, (1.5, 1.6, 1.6), 0.8), (900,)),
     "Zr r1.7": ("Zr", _ionic(IONS[1], 4, (1.7, 1.8, 1.8), 0.9), (900,)),
