@@ -323,8 +323,8 @@ def test_qe_recomputes_gpaw_labels_only_like_for_like():
 
     labels = {"engine": "gpaw", "cutoff_ev": 450.0}
     assert qe_unavailable(["Li", "Mg"], labels) == "QE and GPAW valence electrons differ: Mg (2 vs 10)"
-    assert "no QE pseudopotential for Nb" in qe_unavailable(["Nb", "Li"], labels)
-    assert "from 900 eV up" in qe_unavailable(["La"], labels)
+    assert qe_unavailable(["Nb", "Li"], labels) == "no QE pseudopotential for Nb"
+    assert qe_unavailable(["La"], labels) == "QE pseudopotentials not validated at 450 eV: La (from 900 eV)"
     assert qe_unavailable(["Li", "Al", "K"], labels) is None
 
 

@@ -56,20 +56,22 @@ def _sample_checks(dataset: Dataset) -> dict:
 
 
 def qe_unavailable(symbols, labels: dict) -> str | None:
-    """Why QE cannot recompute GPAW labels of `symbols` like for like (no pseudopotential of
-    ours, one not validated at the labels' cutoff, or one whose valence differs from the GPAW
-    setups'); None when it can."""
-    from elfkit.dft.base import DFTError
+    """Why QE cannot recompute GPAW labels of `symbols` like for like (no pseudopotential, one
+    not validated at the labels' cutoff, or one whose valence differs from the GPAW setups');
+    None when it can."""
     from elfkit.dft.gpaw_engine import setup_valence
-    from elfkit.dft.qe import check_validated_cutoff, valence_electrons
+    from elfkit.dft.qe import MINIMUM_CUTOFF_EV, PACKAGE_PSEUDO_DIR, valence_electrons
 
     symbols = sorted(set(symbols))
-    pseudo_dir = Path(labels["pseudo_dir"]) if labels.get("pseudo_dir") else None
-    try:
-        qe = valence_electrons(symbols, pseudo_dir)
-        check_validated_cutoff(symbols, labels.get("cutoff_ev", 0.0))
-    except DFTError as error:
-        return str(error)
+    folder = Path(labels["pseudo_dir"]) if labels.get("pseudo_dir") else PACKAGE_PSEUDO_DIR
+    missing = [s for s in symbols if len([p for p in folder.glob(f"{s}.*") if p.suffix.lower() == ".upf"]) != 1]
+    if missing:
+        return f"no QE pseudopotential for {', '.join(missing)}"
+    cutoff = labels.get("cutoff_ev", 0.0)
+    too_low = [f"{s} (from {MINIMUM_CUTOFF_EV[s]:g} eV)" for s in symbols if cutoff < MINIMUM_CUTOFF_EV.get(s, 0.0)]
+    if too_low and not labels.get("pseudo_dir"):
+        return f"QE pseudopotentials not validated at {cutoff:g} eV: {', '.join(too_low)}"
+    qe = valence_electrons(symbols, folder)
     gpaw = setup_valence(symbols, labels.get("gpaw_setups"))
     differ = [f"{s} ({qe[s]:g} vs {gpaw[s]})" for s in symbols if round(qe[s]) != gpaw[s]]
     return f"QE and GPAW valence electrons differ: {', '.join(differ)}" if differ else None
