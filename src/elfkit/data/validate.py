@@ -64,7 +64,7 @@ def qe_unavailable(symbols, labels: dict) -> str | None:
 
     symbols = sorted(set(symbols))
     folder = Path(labels["pseudo_dir"]) if labels.get("pseudo_dir") else PACKAGE_PSEUDO_DIR
-    missing = [s for s in symbols if len([p for p in folder.glob(f"{s}.*") if p.suffix.lower() == ".upf"]) != 1]
+    missing = [s for s in symbols if not _has_pseudopotential(s, folder)]
     if missing:
         return f"no QE pseudopotential for {', '.join(missing)}"
     cutoff = labels.get("cutoff_ev", 0.0)
@@ -75,6 +75,17 @@ def qe_unavailable(symbols, labels: dict) -> str | None:
     gpaw = setup_valence(symbols, labels.get("gpaw_setups"))
     differ = [f"{s} ({qe[s]:g} vs {gpaw[s]})" for s in symbols if round(qe[s]) != gpaw[s]]
     return f"QE and GPAW valence electrons differ: {', '.join(differ)}" if differ else None
+
+
+def _has_pseudopotential(symbol: str, folder: Path) -> bool:
+    from elfkit.dft.base import DFTError
+    from elfkit.dft.qe import find_pseudopotentials
+
+    try:
+        find_pseudopotentials([symbol], folder)
+    except DFTError:
+        return False
+    return True
 
 
 def _matching_setups(atoms, labels: dict, other: str) -> dict:

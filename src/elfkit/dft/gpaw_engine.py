@@ -86,12 +86,10 @@ def band_count(atoms: Atoms, setups: dict[str, str] | None = None) -> int:
     electrons, 10 bands by the QE count) never converged with part of it cut off. GPAW's own
     default (the setups' bound orbitals) is not used: it leaves no empty band for e.g. Ca
     (3s3p4s: 10 electrons, 5 orbitals), so fcc Ca came out an insulator."""
-    from gpaw.setup import create_setup
-
-    setups = setups or {}
     symbols = atoms.get_chemical_symbols()
-    electrons = setup_valence(symbols, setups)
-    f_electrons = {s: _partly_filled_f(create_setup(s, "PBE", type=setups.get(s, "paw"))) for s in electrons}
+    atomic = _setups(symbols, setups)
+    electrons = {s: setup.Nv for s, setup in atomic.items()}
+    f_electrons = {s: _partly_filled_f(setup) for s, setup in atomic.items()}
     total = sum(electrons[s] for s in symbols)
     with_f_manifold = _nint(sum(electrons[s] - f_electrons[s] for s in symbols) / 2)
     with_f_manifold += 7 * sum(f_electrons[s] > 0 for s in symbols) + 4
@@ -106,10 +104,15 @@ def _partly_filled_f(setup) -> float:
 def setup_valence(symbols, setups: dict[str, str] | None = None) -> dict[str, int]:
     """Valence electrons per element of the GPAW PBE setups (`setups` names per element,
     GPAW's default "paw" for the others)."""
+    return {s: int(setup.Nv) for s, setup in _setups(symbols, setups).items()}
+
+
+def _setups(symbols, setups: dict[str, str] | None) -> dict:
+    """GPAW PBE setup objects per element (`setups` names, GPAW's default "paw" for the others)."""
     from gpaw.setup import create_setup
 
     setups = setups or {}
-    return {s: int(create_setup(s, "PBE", type=setups.get(s, "paw")).Nv) for s in sorted(set(symbols))}
+    return {s: create_setup(s, "PBE", type=setups.get(s, "paw")) for s in sorted(set(symbols))}
 
 
 def _nint(x: float) -> int:
