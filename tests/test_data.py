@@ -450,18 +450,19 @@ def test_cli_repack_merges_the_shards_of_a_generated_dataset(generated, tmp_path
     assert sorted((r["key"], r["split"]) for r in manifest["samples"]) == sorted((r["key"], r["split"]) for r in before["samples"])
 
 
-def test_run_order_resumes_cut_off_items_first_then_covers_the_least_sampled_density(tmp_path):
+def test_run_order_resumes_cut_off_items_first_then_small_cells_then_the_least_sampled_density(tmp_path):
     from types import SimpleNamespace
 
     from elfkit.data.runner import item_scratch, run_order
 
     spec = SimpleNamespace(kind="hydrogen-md", name="fluid")
-    rs = {"a1": 1.5, "b2": 1.5, "c3": 1.75, "d4": 1.25, "e5": 1.5, "f6": 1.75}
-    items = [{"key": key, "rs_bohr": value} for key, value in rs.items()]
-    (item_scratch(str(tmp_path), "fluid", "e5") / "md-checkpoint.json").write_text("{}")
+    rs = {"a1": 1.5, "b2": 1.5, "c3": 1.75, "d4": 1.25, "e5": 1.5, "f6": 1.75, "g7": 1.25, "h8": 1.25}
+    natoms = {"g7": 128, "h8": 128}
+    items = [{"key": key, "rs_bohr": value, "natoms": natoms.get(key, 64)} for key, value in rs.items()]
+    (item_scratch(str(tmp_path), "fluid", "h8") / "md-checkpoint.json").write_text("{}")
     item_scratch(str(tmp_path), "fluid", "b2")
     order = [item["key"] for item in run_order(items, {"a1", "f6"}, spec, str(tmp_path))]
-    assert order == ["e5", "d4", "b2", "c3"]
+    assert order == ["h8", "d4", "b2", "c3", "e5", "g7"]
 
 
 @pytest.mark.parametrize("name", ["metals.yaml", "metals-900.yaml"])

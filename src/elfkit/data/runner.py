@@ -105,9 +105,11 @@ STRATUM = {"hydrogen-md": "rs_bohr", "prototypes": "volume_fraction", "relaxed-c
 def run_order(items: list[dict], finished: set[str], spec, scratch_root: str | None) -> list[dict]:
     """The pending items (not in `finished`) in the order to run them: first those with
     checkpoints in their scratch folder (cut off by an earlier run, so partial work is
-    finished before new work starts), then those whose stratum (STRATUM: e.g. the density of
-    a trajectory) has the fewest finished items, so that a partial dataset covers the whole
-    range early; ties in key (hash) order."""
+    finished before new work starts), then smaller cells before larger ones (a 128-atom
+    trajectory costs about four 64-atom ones for fewer snapshots, so a partial run gets the
+    most samples per CPU hour), and among equal sizes those whose stratum (STRATUM: e.g. the
+    density of a trajectory) has the fewest finished items, so that a partial dataset covers
+    the whole range early; ties in key (hash) order."""
     field = STRATUM[spec.kind]
     done_per_stratum = Counter(item[field] for item in items if item["key"] in finished)
 
@@ -116,7 +118,10 @@ def run_order(items: list[dict], finished: set[str], spec, scratch_root: str | N
         return folder.is_dir() and any(folder.iterdir())
 
     pending = [item for item in items if item["key"] not in finished]
-    return sorted(pending, key=lambda item: (not started(item), done_per_stratum[item[field]], item["key"]))
+    return sorted(
+        pending,
+        key=lambda item: (not started(item), item.get("natoms", 0), done_per_stratum[item[field]], item["key"]),
+    )
 
 
 def _publish(store: DatasetStore, spec) -> None:
