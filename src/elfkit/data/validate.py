@@ -60,7 +60,7 @@ def qe_unavailable(symbols, labels: dict) -> str | None:
     not validated at the labels' cutoff, or one whose valence differs from the GPAW setups');
     None when it can."""
     from elfkit.dft.gpaw_engine import setup_valence
-    from elfkit.dft.qe import MINIMUM_CUTOFF_EV, PACKAGE_PSEUDO_DIR, valence_electrons
+    from elfkit.dft.qe import PACKAGE_PSEUDO_DIR, unvalidated_at, valence_electrons
 
     symbols = sorted(set(symbols))
     folder = Path(labels["pseudo_dir"]) if labels.get("pseudo_dir") else PACKAGE_PSEUDO_DIR
@@ -68,7 +68,7 @@ def qe_unavailable(symbols, labels: dict) -> str | None:
     if missing:
         return f"no QE pseudopotential for {', '.join(missing)}"
     cutoff = labels.get("cutoff_ev", 0.0)
-    too_low = [f"{s} (from {MINIMUM_CUTOFF_EV[s]:g} eV)" for s in symbols if cutoff < MINIMUM_CUTOFF_EV.get(s, 0.0)]
+    too_low = [f"{s} (from {minimum:g} eV)" for s, minimum in unvalidated_at(symbols, cutoff).items()]
     if too_low and not labels.get("pseudo_dir"):
         return f"QE pseudopotentials not validated at {cutoff:g} eV: {', '.join(too_low)}"
     qe = valence_electrons(symbols, folder)

@@ -64,16 +64,22 @@ def valence_electrons(symbols, pseudo_dir: Path | None = None) -> dict[str, floa
     return valence
 
 
+def unvalidated_at(symbols, cutoff_ev: float) -> dict[str, float]:
+    """{symbol: lowest validated cutoff (eV)} for the packaged pseudopotentials of `symbols`
+    that were not validated at `cutoff_ev` (eV), in symbol order; see MINIMUM_CUTOFF_EV."""
+    return {s: MINIMUM_CUTOFF_EV[s] for s in sorted(set(symbols)) if cutoff_ev < MINIMUM_CUTOFF_EV.get(s, 0.0)}
+
+
 def check_validated_cutoff(symbols, cutoff_ev: float) -> None:
     """DFTError naming the first packaged pseudopotential of `symbols` that was not validated
     at `cutoff_ev` (eV); see MINIMUM_CUTOFF_EV."""
-    for symbol in sorted(symbols):
-        minimum = MINIMUM_CUTOFF_EV.get(symbol, 0.0)
-        if cutoff_ev < minimum:
-            raise DFTError(
-                f"elfkit's {symbol} pseudopotential agrees with GPAW only from {minimum:g} eV up, not at "
-                f"{cutoff_ev:g} eV (raise --cutoff, or use --engine gpaw)"
-            )
+    too_low = unvalidated_at(symbols, cutoff_ev)
+    if too_low:
+        symbol, minimum = next(iter(too_low.items()))
+        raise DFTError(
+            f"elfkit's {symbol} pseudopotential agrees with GPAW only from {minimum:g} eV up, not at "
+            f"{cutoff_ev:g} eV (raise --cutoff, or use --engine gpaw)"
+        )
 
 
 def run_qe(atoms: Atoms, shape, settings: DFTSettings, scratch=None) -> DFTResult:
