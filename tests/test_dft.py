@@ -4,9 +4,9 @@ import json
 import re
 import subprocess
 import sys
-import time
 
 import numpy as np
+import psutil
 import pytest
 from ase.build import bulk
 from ase.io import read
@@ -67,7 +67,7 @@ def test_qe_pressure_from_the_stress_tensor_matches_pw_x(results):
 
 def test_metadata_names_engine_settings_and_hashes(results):
     qe, _ = results["qe"]
-    assert qe.metadata["engine_version"].startswith("6.")
+    assert re.fullmatch(r"\d+(\.\d+)+\S*", qe.metadata["engine_version"])
     assert len(qe.metadata["pseudopotentials"]["H"]["sha256"]) == 64
     assert qe.metadata["settings"]["cutoff_ev"] == 400
     gpaw, _ = results["gpaw"]
@@ -125,18 +125,22 @@ def test_a_killed_caller_leaves_no_pw_x_running(tmp_path):
         "atoms = bulk('Al', 'fcc', a=4.05, cubic=True).repeat(2);"
         "compute(atoms, (40, 40, 40), DFTSettings('qe', 600.0, 0.15, 0.2), scratch=Path(sys.argv[1]))"
     )
-    caller = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)])
-    pattern = f"pw.x -in {tmp_path}"
-    for _ in range(300):
-        if subprocess.run(["pgrep", "-f", pattern], capture_output=True).returncode == 0:
-            break
-        time.sleep(0.1)
-    else:
-        pytest.fail("pw.x did not start")
+    caller = psutil.Popen([sys.executable, "-c", script, str(tmp_path)])
+    pw_x = _wait_for_child(caller, "pw.x")
     caller.kill()
     caller.wait()
-    time.sleep(2)
-    assert subprocess.run(["pgrep", "-f", pattern], capture_output=True).returncode == 1
+    gone, alive = psutil.wait_procs([pw_x], timeout=120)
+    assert pw_x in gone and not alive
+
+
+def _wait_for_child(parent, name: str):
+    """The child process `name` of `parent`, once it has started (fails if `parent` ends first)."""
+    while parent.is_running() and parent.status() != psutil.STATUS_ZOMBIE:
+        found = [p for p in parent.children(recursive=True) if p.name() == name]
+        if found:
+            return found[0]
+        psutil.wait_procs([parent], timeout=0.1)
+    pytest.fail(f"{name} did not start")
 
 
 def test_gpaw_gets_empty_bands_where_its_setups_have_none_and_the_whole_4f_manifold():
@@ -158,3 +162,24 @@ def test_a_packaged_pseudopotential_is_refused_below_its_validated_cutoff(tmp_pa
     with pytest.raises(DFTError, match="Ca pseudopotential agrees with GPAW only from 900 eV up, not at 680 eV"):
         compute(bulk("Ca", "fcc", a=5.5), (12, 12, 12), DFTSettings("qe", 680.0, 0.5, 0.2), scratch=tmp_path)
     assert not any(tmp_path.iterdir())
+
+
+def test_no_engine_run_writes_into_the_working_directory(h4, tmp_path, monkeypatch):
+    """pw.x and pp.x write CRASH and input_tmp.in into their working directory, GPAW its
+    logs: every engine runs in a scratch folder, successful or not, never where elfkit started."""
+    from elfkit.dft.qe import run_program
+
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    compute(h4, SHAPE, DFTSettings("qe", cutoff_ev=300, smearing_ev=0))
+    for engine in ("qe", "gpaw"):
+        with pytest.raises(DFTError, match="did not converge"):
+            compute(h4, SHAPE, DFTSettings(engine, cutoff_ev=300, max_scf_iterations=1, scf_tolerance_ev=1e-10))
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    (scratch / "broken.in").write_text("no namelists here\n")
+    with pytest.raises(DFTError, match="pw.x failed"):
+        run_program("pw.x", scratch / "broken.in", scratch / "broken.out", scratch)
+    assert (scratch / "CRASH").is_file()
+    assert list(cwd.iterdir()) == []
