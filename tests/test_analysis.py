@@ -96,8 +96,10 @@ def test_critical_points_of_a_gaussian_lattice(simple_cubic):
 def test_morse_sum_of_a_smooth_random_periodic_field_is_zero():
     atoms = Atoms("H", positions=[[0, 0, 0]], cell=[3.0, 3.3, 3.6], pbc=True)
     values = ndimage.gaussian_filter(np.random.default_rng(5).random((30, 33, 36)), 2.0, mode="wrap")
-    points = critical_points(Field(atoms, values, "elf"))
+    points = critical_points(Field(atoms, values, "elf"), persistence=0.0)
     assert len(points) > 50 and morse_sum(points) == 0
+    resolved = critical_points(Field(atoms, values, "elf"), persistence=0.01 * np.ptp(values))
+    assert morse_sum(resolved) == 0 and sum(p.refined for p in resolved) >= 0.85 * len(resolved)
 
 
 def test_matching_finds_a_shifted_copy(simple_cubic):
@@ -217,6 +219,7 @@ def test_topology_is_the_same_from_qe_cube_and_from_a_vasp_elfcar(tmp_path):
     from_cube, from_elfcar = topology(cube), topology(read_field(tmp_path / "ELFCAR"))
     assert from_elfcar["networking_value"] == pytest.approx(from_cube["networking_value"], abs=1e-6)
     assert from_elfcar["counts"] == from_cube["counts"]
+    assert from_elfcar["morse_sum"] == from_cube["morse_sum"] == 0
 
 
 def test_hydrogen_only_networking_ignores_domains_without_hydrogen():

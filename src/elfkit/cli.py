@@ -233,18 +233,31 @@ def topology(
     elf_file: Annotated[Path, typer.Argument(help="ELF file (ELFCAR, cube, XSF, npz, npy).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     structure: Annotated[Optional[Path], typer.Option(help="Structure for a bare .npy input.")] = None,
+    persistence: Annotated[Optional[float], typer.Option(
+        min=0.0, help="Cancel critical-point pairs whose persistence (ELF units) is below this; 0 keeps all "
+        "[default: elfkit.analysis.critical.DEFAULT_PERSISTENCE]."
+    )] = None,
+    low_density: Annotated[Optional[float], typer.Option(
+        min=0.0, help="List apart the critical points where the atoms' SAD is below this (electrons/Å³); 0: none "
+        "[default: elfkit.analysis.critical.LOW_DENSITY]."
+    )] = None,
 ):
     """Critical points, Morse sum, networking value, molecularity index, dimensionality."""
     from elfkit.analysis.topology import topology as analyse
 
-    result = analyse(_read_elf(elf_file, structure))
+    options = {} if persistence is None else {"persistence": persistence}
+    if low_density is not None:
+        options["low_density"] = low_density or None
+    result = analyse(_read_elf(elf_file, structure), **options)
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
-    c = result["counts"]
+    c, b, a = result["counts"], result["counts_before_simplification"], result["counts_low_density"]
     typer.echo(
-        f"critical points: {c['maxima']} maxima, {c['saddles']} saddles, {c['rings']} rings, {c['minima']} minima; "
-        f"Morse sum {result['morse_sum']}" + ("" if result["morse_sum_ok"] else " (NOT 0: points missed or spurious)")
+        f"critical points (persistence >= {result['persistence_threshold']:g}): {c['maxima']} maxima, {c['saddles']} saddles, "
+        f"{c['rings']} rings, {c['minima']} minima; before simplification {b['maxima']}/{b['saddles']}/"
+        f"{b['rings']}/{b['minima']}; Morse sum {result['morse_sum']}"
+        + (f" (with {sum(a.values())} low-density points listed apart)" if sum(a.values()) else "")
     )
     typer.echo(f"networking value: {result['networking_value']}  (hydrogen domains only: {result['networking_value_hydrogen']})")
     typer.echo(f"molecularity index: {result['molecularity_index']}  hydrogen fraction: {result['hydrogen_fraction']:.3f}")

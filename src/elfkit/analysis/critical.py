@@ -1,18 +1,39 @@
-"""Critical points of a periodic grid field, located below the grid spacing.
+"""Critical points of a periodic grid field: a complete set by discrete Morse theory,
+simplified by topological persistence, located below the grid spacing.
 
-The field is interpolated with a periodic cubic B-spline through the grid values, whose
-exact gradient and Hessian are used throughout; candidates are the cells of a twice
-refined grid whose corner gradients change sign in every component; Newton steps from the cell centres converge onto
-the critical points of the interpolant, which are deduplicated under periodicity and classified by the signs of
-the Hessian eigenvalues: maxima (3,-3), saddles (3,-1), ring points (3,+1), minima (3,+3).
-For a periodic field the Morse sum n - b + r - c is 0 (Euler characteristic of the 3-torus);
-a non-zero sum means points were missed or are spurious, and is reported as such.
+1. Discrete Morse theory (Robins, Wood and Sheppard, IEEE TPAMI 33, 1646 (2011)): the grid
+   is the cubical complex of the 3-torus (vertices = grid points, plus the edges, squares and
+   cubes between them), filtered by the lower star of the grid values: a cell enters at the
+   largest value of its vertices. Ties are broken by index (simulation of simplicity), so a
+   plateau of equal values is a single cell of the filtration order. The persistence pairs of
+   this filtration (GUDHI's periodic cubical complex) are the critical cells of a discrete
+   gradient: each pair is a k-cell that creates a k-dimensional class and the (k+1)-cell that
+   kills it; the torus keeps 1 + 3 + 3 + 1 essential classes that never die. A k-cell is a
+   critical point of index k: minimum (k = 0, signature (3,+3)), ring (k = 1, (3,+1)), saddle
+   (k = 2, (3,-1)), maximum (k = 3, (3,-3)), located at the vertex that gives the cell its value.
+   Every pair holds two points of index k and k + 1, and the essential classes sum to
+   1 - 3 + 3 - 1, so the Morse sum n - b + r - c (maxima - saddles + rings - minima) is 0 by
+   construction (Euler characteristic of the 3-torus), for any field, smooth, noisy or flat.
+2. Persistence: each point carries the persistence of its pair, |f(death) - f(birth)| in
+   field units (None for the essential classes). Pairs with persistence 0 lie inside one lower
+   star or plateau and are not critical; pairs below a threshold are cancelled together, which
+   keeps the Morse sum 0.
+3. Sub-voxel refinement: the field is interpolated with a periodic cubic B-spline through the
+   grid values, and Newton steps on its exact gradient and Hessian start at each critical
+   vertex. A point that converges within one voxel to a critical point of the same signature
+   takes that position and spline value (clipped to the range of the grid values, which the
+   spline overshoots next to saturated plateaus); otherwise it keeps its vertex and grid value,
+   and stays in the set. An extremum on a plateau of equal grid values (ELF saturated at 1,
+   a constant field) is one point at the plateau's centre, with the plateau's value.
+
+Positions are fractional and Cartesian (Å); Hessian eigenvalues in field units / Å².
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import gudhi
 import numpy as np
 from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
@@ -20,34 +41,18 @@ from scipy.optimize import linear_sum_assignment
 from elfkit.field import Field
 
 KINDS = {-3: "maximum", -1: "saddle", 1: "ring", 3: "minimum"}
+INDEX_KINDS = ("minimum", "ring", "saddle", "maximum")
+"""Kind of a critical cell of dimension k (number of descending directions), k = 0..3."""
+DEFAULT_PERSISTENCE = 0.02
+"""Default persistence threshold for an ELF (dimensionless, see README: chosen on the QE files
+in tests/data/qe and the hydrogen datasets)."""
+LOW_DENSITY = 1e-3
+"""Default reliability limit, electrons/Å³ of the structure's superposition of atomic densities:
+critical points where the SAD is below it are reported apart (an ELF is ill-defined there)."""
 _NEWTON_STEPS = 30
 _STEP_LIMIT = 0.5
 _CONVERGED = 1e-5
-
-
-@dataclass
-class CriticalPoint:
-    """One critical point: type, fractional and Cartesian (Å) position, value, Hessian
-    eigenvalues (value/Å², ascending)."""
-
-    type: str
-    frac: list[float]
-    cart: list[float]
-    value: float
-    eigenvalues: list[float]
-
-    def as_dict(self) -> dict:
-        """Plain-JSON form."""
-        return asdict(self)
-
-
-# Weights of coefficients i-1, i, i+1, i+2 for the value and slope at offsets t = 0 and t = 1/2.
-_KNOT_WEIGHTS = {
-    (0, 0): np.array([1 / 6, 4 / 6, 1 / 6, 0.0]),
-    (0, 1): np.array([-0.5, 0.0, 0.5, 0.0]),
-    (1, 0): np.array([1 / 48, 23 / 48, 23 / 48, 1 / 48]),
-    (1, 1): np.array([-1 / 8, -5 / 8, 5 / 8, 1 / 8]),
-}
+_PLATEAU_REACH = 8
 
 
 def _bspline_weights(t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -66,21 +71,6 @@ class _Spline:
     def __init__(self, values: np.ndarray):
         self.shape = np.array(values.shape)
         self.coeffs = ndimage.spline_filter(values, order=3, mode="grid-wrap")
-
-    def gradient_on_half_grid(self) -> list[np.ndarray]:
-        """Exact interpolant gradient on the grid refined twice along each axis (points at
-        index/2), by separable 1D filters; three arrays of shape 2N."""
-        out = []
-        for axis in range(3):
-            refined = np.empty(tuple(2 * self.shape))
-            for half in np.ndindex(2, 2, 2):
-                g = self.coeffs
-                for a in range(3):
-                    kernel = _KNOT_WEIGHTS[(half[a], int(a == axis))]
-                    g = ndimage.correlate1d(g, kernel, axis=a, mode="wrap", origin=-1)
-                refined[half[0] :: 2, half[1] :: 2, half[2] :: 2] = g
-            out.append(refined)
-        return out
 
     def __call__(self, points: np.ndarray):
         base = np.floor(points).astype(int)
@@ -103,16 +93,170 @@ class _Spline:
         return f, grad, hess
 
 
-def _candidates(grad: list[np.ndarray]) -> np.ndarray:
-    """Index coordinates of the centres of cells where every gradient component changes sign."""
-    inside = np.ones(grad[0].shape, dtype=bool)
-    for g in grad:
-        corners = [np.roll(g, (-i, -j, -k), axis=(0, 1, 2)) for i in (0, 1) for j in (0, 1) for k in (0, 1)]
-        inside &= (np.min(corners, axis=0) <= 0) & (np.max(corners, axis=0) >= 0)
-    return np.argwhere(inside).astype(float) + 0.5
+@dataclass
+class CriticalPoint:
+    """One critical point: type, fractional and Cartesian (Å) position, value, Hessian
+    eigenvalues (value/Å², ascending), the persistence of its pair (field units; None for the
+    torus' essential classes, which are never cancelled), whether Newton refinement converged
+    (else the point sits at its grid vertex or plateau centre), and whether it lies where the
+    density is below the reliability limit."""
+
+    type: str
+    frac: list[float]
+    cart: list[float]
+    value: float
+    eigenvalues: list[float]
+    persistence: float | None = None
+    refined: bool = True
+    low_density: bool = False
+
+    def as_dict(self) -> dict:
+        """Plain-JSON form."""
+        return asdict(self)
+
+
+@dataclass
+class PersistencePairs:
+    """Critical cells of the lower-star discrete gradient of a periodic grid field: the grid
+    vertex (i, j, k) that gives each cell its value, its Morse index (0 minimum .. 3 maximum)
+    and the persistence of its pair (field units; inf for the essential classes)."""
+
+    vertices: np.ndarray
+    index: np.ndarray
+    persistence: np.ndarray
+
+    def kept(self, threshold: float) -> np.ndarray:
+        """Mask of the cells that survive cancelling every pair with persistence below `threshold`."""
+        return self.persistence >= threshold
+
+    def counts(self, threshold: float = 0.0) -> dict[str, int]:
+        """Number of maxima, saddles, rings and minima left at `threshold`."""
+        index = self.index[self.kept(threshold)]
+        return {plural: int((index == k).sum()) for k, plural in enumerate(("minima", "rings", "saddles", "maxima"))}
+
+
+def persistence_pairs(values: np.ndarray) -> PersistencePairs:
+    """Persistence pairs of the lower-star filtration of a periodic 3D grid (values on the
+    grid points), with ties broken by index; pairs of persistence 0 are not critical and are
+    left out. Both cells of a pair carry its persistence."""
+    values = np.ascontiguousarray(values, dtype=float)
+    complex_ = gudhi.PeriodicCubicalComplex(vertices=values, periodic_dimensions=[True, True, True])
+    complex_.compute_persistence(homology_coeff_field=2, min_persistence=0.0)
+    regular, essential = complex_.vertices_of_persistence_pairs()
+    flat = values.ravel(order="F")
+    vertices, index, persistence = [], [], []
+    for dimension, pairs in enumerate(regular):
+        pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+        gap = flat[pairs[:, 1]] - flat[pairs[:, 0]]
+        for side in (0, 1):
+            vertices.append(pairs[:, side])
+            index.append(np.full(len(pairs), dimension + side))
+            persistence.append(gap)
+    for dimension, cells in enumerate(essential):
+        cells = np.asarray(cells, dtype=np.int64).reshape(-1)
+        vertices.append(cells)
+        index.append(np.full(len(cells), dimension))
+        persistence.append(np.full(len(cells), np.inf))
+    flat_vertices = np.concatenate(vertices)
+    return PersistencePairs(
+        vertices=np.stack(np.unravel_index(flat_vertices, values.shape, order="F"), axis=1),
+        index=np.concatenate(index),
+        persistence=np.concatenate(persistence),
+    )
+
+
+def critical_points(
+    field: Field,
+    persistence: float = DEFAULT_PERSISTENCE,
+    low_density: float | None = LOW_DENSITY,
+    pairs: PersistencePairs | None = None,
+) -> list[CriticalPoint]:
+    """Critical points of `field` left after cancelling the persistence pairs below
+    `persistence` (field units; 0 keeps every critical cell of the discrete gradient). The
+    Morse sum of the returned set is 0. Points where the structure's superposition of atomic
+    densities (`elfkit.sad`) is below `low_density` (electrons/Å³; None: no check) are flagged
+    `low_density`. `pairs` reuses the result of `persistence_pairs(field.values)`."""
+    values = np.asarray(field.values, dtype=float)
+    pairs = pairs if pairs is not None else persistence_pairs(values)
+    keep = pairs.kept(persistence)
+    vertices, index, gaps = pairs.vertices[keep], pairs.index[keep], pairs.persistence[keep]
+    cell = field.atoms.cell.array
+    shape = np.array(values.shape)
+    jacobian = np.diag(shape) @ np.linalg.inv(cell).T
+    position, value, eigen, refined = _refine(_Spline(values), values, vertices, index, jacobian)
+    value = np.clip(value, values.min(), values.max())
+    frac = np.mod(position / shape, 1.0) % 1.0
+    low = _below(field.atoms, values.shape, vertices, low_density)
+    return [
+        CriticalPoint(
+            INDEX_KINDS[k], f.tolist(), (f @ cell).tolist(), float(v), lam.tolist(),
+            None if np.isinf(g) else float(g), bool(r), bool(flag),
+        )
+        for k, f, v, lam, g, r, flag in zip(index, frac, value, eigen, gaps, refined, low)
+    ]
+
+
+def _refine(spline: _Spline, values: np.ndarray, vertices: np.ndarray, index: np.ndarray, jacobian: np.ndarray):
+    """Newton-refined positions (index units), values, Cartesian Hessian eigenvalues and a
+    refined flag. Extrema on a plateau of equal grid values take the plateau's centre, other
+    unconverged points their vertex, both with the grid value."""
+    start = vertices.astype(float)
+    position = start.copy()
+    value = values[tuple(vertices.T)].astype(float)
+    eigen = _cartesian_eigenvalues(spline(start)[2], jacobian) if len(start) else np.zeros((0, 3))
+    refined = np.zeros(len(start), dtype=bool)
+    extremum = (index == 0) | (index == 3)
+    plateau = extremum & _on_plateau(values, vertices)
+    candidates = np.nonzero(~plateau)[0]
+    for chunk in np.array_split(candidates, max(1, len(candidates) // 20000)):
+        if not len(chunk):
+            continue
+        points, converged = _newton(spline, start[chunk])
+        f, _, hess = spline(points)
+        lam = _cartesian_eigenvalues(hess, jacobian)
+        scale = np.abs(lam).max(axis=1, keepdims=True)
+        clear = (np.abs(lam) > 1e-6 * np.maximum(scale, 1e-300)).all(axis=1)
+        ok = converged & clear & (np.sign(lam).sum(axis=1) == 3 - 2 * index[chunk])
+        position[chunk[ok]], value[chunk[ok]], eigen[chunk[ok]], refined[chunk[ok]] = points[ok], f[ok], lam[ok], True
+    for i in np.nonzero(plateau)[0]:
+        position[i] = _plateau_centre(values, vertices[i])
+    return position, value, eigen, refined
+
+
+def _on_plateau(values: np.ndarray, vertices: np.ndarray) -> np.ndarray:
+    """Whether each vertex has one of its 26 neighbours at exactly its value."""
+    offsets = np.array([o for o in np.ndindex(3, 3, 3) if o != (1, 1, 1)]) - 1
+    neighbours = np.mod(vertices[:, None, :] + offsets[None], values.shape)
+    return (values[tuple(neighbours.transpose(2, 0, 1))] == values[tuple(vertices.T)][:, None]).any(axis=1)
+
+
+def _cartesian_eigenvalues(hess: np.ndarray, jacobian: np.ndarray) -> np.ndarray:
+    """Ascending eigenvalues of index-space Hessians transformed to Cartesian (value/Å²)."""
+    return np.linalg.eigvalsh(np.einsum("ji,njk,kl->nil", jacobian, hess, jacobian))
+
+
+def _plateau_centre(values: np.ndarray, vertex: np.ndarray) -> np.ndarray:
+    """Centre (index units) of the set of grid points connected to `vertex` with exactly its
+    value, within `_PLATEAU_REACH` points of it; the vertex itself when it has no equal neighbour."""
+    reach = np.arange(-_PLATEAU_REACH, _PLATEAU_REACH + 1)
+    window = values[np.ix_(*((vertex[a] + reach) % values.shape[a] for a in range(3)))]
+    labels, _ = ndimage.label(window == values[tuple(vertex)], structure=np.ones((3, 3, 3)))
+    members = np.argwhere(labels == labels[_PLATEAU_REACH, _PLATEAU_REACH, _PLATEAU_REACH])
+    return vertex + members.mean(axis=0) - _PLATEAU_REACH
+
+
+def _below(atoms, shape, vertices: np.ndarray, limit: float | None) -> np.ndarray:
+    """Whether the SAD of `atoms` at each vertex is below `limit` electrons/Å³."""
+    if limit is None or not len(vertices):
+        return np.zeros(len(vertices), dtype=bool)
+    from elfkit.sad import sad
+
+    return sad(atoms, shape)[tuple(vertices.T)] < limit
 
 
 def _newton(spline: _Spline, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Newton steps (at most half a voxel each) on the spline gradient; converged points that
+    stayed within one voxel of their start."""
     points = start.copy()
     converged = np.zeros(len(points), dtype=bool)
     for _ in range(_NEWTON_STEPS):
@@ -127,46 +271,16 @@ def _newton(spline: _Spline, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return points, converged & (np.abs(points - start).max(axis=1) <= 1.0)
 
 
-def critical_points(field: Field) -> list[CriticalPoint]:
-    """All non-degenerate critical points of `field`, deduplicated under periodicity."""
-    spline = _Spline(np.asarray(field.values, dtype=float))
-    start = _candidates(spline.gradient_on_half_grid()) / 2
-    if not len(start):
-        return []
-    points, ok = _newton(spline, start)
-    points = np.mod(points[ok], spline.shape)
-    f, grad, hess = spline(points)
-    shape = spline.shape
-    cell = field.atoms.cell.array
-    jacobian = np.diag(shape) @ np.linalg.inv(cell).T
-    cart_hess = np.einsum("ji,njk,kl->nil", jacobian, hess, jacobian)
-    eigen = np.linalg.eigvalsh(cart_hess)
-    scale = np.abs(eigen).max(axis=1, keepdims=True)
-    clear = (np.abs(eigen) > 1e-6 * np.maximum(scale, 1e-300)).all(axis=1)
-    found = []
-    for p, value, lam in zip(points[clear], f[clear], eigen[clear]):
-        signature = int(np.sign(lam).sum())
-        frac = np.mod(p / shape, 1.0) % 1.0
-        found.append(CriticalPoint(KINDS[signature], frac.tolist(), (frac @ cell).tolist(), float(value), lam.tolist()))
-    return _deduplicate(found, cell)
+def simplify(points: list[CriticalPoint], persistence: float) -> list[CriticalPoint]:
+    """The points whose pair has persistence >= `persistence` (field units) and the essential
+    ones; cancels whole pairs, so the Morse sum is kept."""
+    return [p for p in points if p.persistence is None or p.persistence >= persistence]
 
 
 def _periodic_distances(a: np.ndarray, b: np.ndarray, cell: np.ndarray) -> np.ndarray:
     delta = a[:, None, :] - b[None, :, :]
     delta -= np.round(delta)
     return np.linalg.norm(delta @ cell, axis=-1)
-
-
-def _deduplicate(points: list[CriticalPoint], cell: np.ndarray, tolerance: float = 0.02) -> list[CriticalPoint]:
-    kept: list[CriticalPoint] = []
-    for kind in KINDS.values():
-        group = [p for p in points if p.type == kind]
-        chosen: list[CriticalPoint] = []
-        for p in group:
-            if not chosen or _periodic_distances(np.array([p.frac]), np.array([c.frac for c in chosen]), cell).min() > tolerance:
-                chosen.append(p)
-        kept.extend(chosen)
-    return kept
 
 
 def counts(points: list[CriticalPoint]) -> dict[str, int]:
@@ -181,12 +295,26 @@ def morse_sum(points: list[CriticalPoint]) -> int:
     return c["maximum"] - c["saddle"] + c["ring"] - c["minimum"]
 
 
-def match_critical_points(predicted: list[CriticalPoint], reference: list[CriticalPoint], cell, tol: float = 0.3) -> dict:
+def match_critical_points(
+    predicted: list[CriticalPoint],
+    reference: list[CriticalPoint],
+    cell,
+    tol: float = 0.3,
+    persistence: float = DEFAULT_PERSISTENCE,
+    include_low_density: bool = False,
+) -> dict:
     """Match points of the same type within `tol` (Å, periodic) by minimum total distance.
 
-    recall = matched / reference points, precision = matched / predicted points; position
-    errors in Å and value errors of the matched pairs.
+    Both sets are first simplified at the same `persistence` (field units) and, unless
+    `include_low_density`, stripped of low-density points, so that sets computed with
+    different settings are compared like for like. recall = matched / reference points,
+    precision = matched / predicted points; position errors in Å and value errors of the
+    matched pairs.
     """
+    predicted, reference = (
+        [p for p in simplify(points, persistence) if include_low_density or not p.low_density]
+        for points in (predicted, reference)
+    )
     cell = np.asarray(cell, dtype=float)
     distances, values = [], []
     for kind in KINDS.values():

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from elfkit.analysis.critical import counts, critical_points, morse_sum
+from elfkit.analysis.critical import (
+    DEFAULT_PERSISTENCE,
+    LOW_DENSITY,
+    counts,
+    critical_points,
+    morse_sum,
+    persistence_pairs,
+)
 from elfkit.analysis.network import (
     dimensionality_vs_isovalue,
     hydrogen_fraction,
@@ -22,10 +29,21 @@ def check_elf(field: Field, source: str = "field") -> None:
         )
 
 
-def topology(field: Field) -> dict:
+def topology(field: Field, persistence: float = DEFAULT_PERSISTENCE, low_density: float | None = LOW_DENSITY) -> dict:
     """Critical points, Morse sum, networking value (all domains and H-containing only),
-    molecularity index, hydrogen fraction and dimensionality versus isovalue."""
-    points = critical_points(field)
+    molecularity index, hydrogen fraction and dimensionality versus isovalue.
+
+    Critical points are those of the discrete gradient left after cancelling the persistence
+    pairs below `persistence` (ELF units); `counts_before_simplification` counts every pair of
+    non-zero persistence. Points where the structure's SAD is below `low_density`
+    (electrons/Å³; None: no check) are listed apart in `low_density_critical_points` and left
+    out of `counts` and `critical_points`; `morse_sum` is over the whole simplified set,
+    both lists together, and is 0 by construction.
+    """
+    pairs = persistence_pairs(field.values)
+    points = critical_points(field, persistence, low_density=low_density, pairs=pairs)
+    reliable = [p for p in points if not p.low_density]
+    apart = [p for p in points if p.low_density]
     total = morse_sum(points)
     return {
         "networking_value": networking_value(field),
@@ -35,8 +53,13 @@ def topology(field: Field) -> dict:
         "molecularity_index": molecularity_index(field),
         "hydrogen_fraction": hydrogen_fraction(field),
         "dimensionality_vs_isovalue": dimensionality_vs_isovalue(field),
-        "counts": counts(points),
+        "persistence_threshold": persistence,
+        "low_density_limit": low_density,
+        "counts_before_simplification": pairs.counts(0.0),
+        "counts": counts(reliable),
+        "counts_low_density": counts(apart),
         "morse_sum": total,
         "morse_sum_ok": total == 0,
-        "critical_points": [p.as_dict() for p in points],
+        "critical_points": [p.as_dict() for p in reliable],
+        "low_density_critical_points": [p.as_dict() for p in apart],
     }

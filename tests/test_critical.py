@@ -1,0 +1,191 @@
+"""Critical points by discrete Morse theory and persistence: the Morse sum is 0 on every field
+(smooth, flat, saturated, noisy, real QE files), plateaus count once, persistence removes
+noise, and low-density points are reported apart."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from ase import Atoms
+
+import elfkit.data
+from elfkit.analysis.critical import (
+    DEFAULT_PERSISTENCE,
+    LOW_DENSITY,
+    counts,
+    critical_points,
+    match_critical_points,
+    morse_sum,
+    persistence_pairs,
+    simplify,
+)
+from elfkit.analysis.topology import topology
+from elfkit.field import Field
+from elfkit.io import read_field
+from elfkit.sad import sad
+
+from conftest import DATA, REPO
+from test_analysis import gaussian_lattice
+
+
+@pytest.fixture(scope="module")
+def fluid_sample():
+    """A 64-atom hydrogen-fluid ELF from the committed dataset (PBE, 50³ grid)."""
+    return next(iter(elfkit.data.open("hydrogen-fluid", split="test", root=REPO / "datasets")))
+
+
+def maxima(points):
+    """The maxima among `points`."""
+    return [p for p in points if p.type == "maximum"]
+
+
+def noisy(values, sigma, seed=0):
+    """`values` plus white noise of standard deviation `sigma`, clipped to [0, 1] like an ELF."""
+    return np.clip(values + np.random.default_rng(seed).normal(0.0, sigma, values.shape), 0.0, 1.0)
+
+
+def test_a_constant_field_has_only_the_torus_essential_points():
+    atoms = Atoms("H", positions=[[0, 0, 0]], cell=[2.0] * 3, pbc=True)
+    points = critical_points(Field(atoms, np.full((16, 16, 16), 0.5), "elf"), persistence=0.0)
+    assert counts(points) == {"maxima": 1, "saddles": 3, "rings": 3, "minima": 1}
+    assert morse_sum(points) == 0
+    assert all(p.persistence is None and p.value == 0.5 for p in points)
+
+
+def test_a_saturated_plateau_is_one_maximum_at_its_centre():
+    """Two Gaussians clipped at 1 (ELF saturating over whole voxel patches, as in pp.x files)."""
+    centres = np.array([[1.03, 0.97, 1.0], [2.98, 3.02, 3.0]])
+    atoms = Atoms("H2", positions=centres, cell=[4.0] * 3, pbc=True)
+    values = np.minimum(1.0, 1.6 * gaussian_lattice(4.0, 32, 0.5, centres, images=1))
+    assert (values == 1.0).sum() > 50
+    points = critical_points(Field(atoms, values, "elf"), persistence=0.0)
+    assert morse_sum(points) == 0
+    found = maxima(points)
+    assert len(found) == 2 and all(p.value == 1.0 for p in found)
+    for p in found:
+        delta = np.array(p.cart) - centres
+        delta -= 4.0 * np.round(delta / 4.0)
+        assert np.linalg.norm(delta, axis=1).min() < 0.1
+
+
+def test_every_point_belongs_to_a_pair_of_neighbouring_index_with_its_persistence(simple_cubic_noisy):
+    points = critical_points(simple_cubic_noisy, persistence=0.0)
+    order = ("minimum", "ring", "saddle", "maximum")
+    by_persistence = {}
+    for p in points:
+        if p.persistence is not None:
+            by_persistence.setdefault(p.persistence, []).append(order.index(p.type))
+    for indices in by_persistence.values():
+        assert sum(np.bincount(indices, minlength=4) * [1, -1, 1, -1]) == 0
+    assert sum(p.persistence is None for p in points) == 8
+    for threshold in (0.0, 0.001, 0.01, 0.05, 0.2):
+        assert morse_sum(simplify(points, threshold)) == 0
+
+
+@pytest.fixture(scope="module")
+def simple_cubic_noisy():
+    atoms = Atoms("H", positions=[[0.13, 0.07, 0.0]], cell=[2.0] * 3, pbc=True)
+    values = gaussian_lattice(2.0, 24, 0.45, atoms.positions)
+    return Field(atoms, noisy(values / values.max(), 0.01), "elf")
+
+
+def test_persistence_removes_noise_from_a_known_answer_field(simple_cubic_noisy):
+    rough = critical_points(simple_cubic_noisy, persistence=0.0)
+    assert len(rough) > 100 and morse_sum(rough) == 0
+    clean = critical_points(simple_cubic_noisy, persistence=0.1)
+    assert counts(clean) == {"maxima": 1, "saddles": 3, "rings": 3, "minima": 1}
+    (maximum,) = [p for p in clean if p.type == "maximum"]
+    delta = np.array(maximum.cart) - [0.13, 0.07, 0.0]
+    assert np.linalg.norm(delta - 2.0 * np.round(delta / 2.0)) < 0.15
+
+
+def test_noisy_dataset_elf_keeps_morse_zero_and_the_clean_maxima(fluid_sample):
+    """White noise (sigma 0.03) on a 64-atom fluid ELF: after simplification at 0.1 as many
+    maxima as in the clean field at 0.1, each within 0.5 Å of a clean maximum (noise moves a
+    maximum along the flat ELF ~ 1 ridge of a molecule, so not always onto the same atom)."""
+    atoms, values = fluid_sample.atoms, fluid_sample.elf.astype(float)
+    clean = critical_points(Field(atoms, values, "elf"), persistence=0.0)
+    rough = Field(atoms, noisy(values, 0.03), "elf")
+    pairs = persistence_pairs(rough.values)
+    before = critical_points(rough, persistence=0.0, pairs=pairs)
+    after = critical_points(rough, persistence=0.1, pairs=pairs)
+    assert morse_sum(before) == 0 and morse_sum(after) == 0
+    assert len(before) > 10 * len(after)
+    assert abs(len(maxima(after)) - len(maxima(simplify(clean, 0.1)))) <= 0.1 * len(maxima(simplify(clean, 0.1)))
+    match = match_critical_points(maxima(after), maxima(clean), atoms.cell.array, tol=0.5, persistence=0.0)
+    assert match["precision"] >= 0.95
+
+
+@pytest.mark.parametrize("name", ["h2_pa3.elf.cube", "h4_triclinic.elf.cube", "h4_triclinic.elf.xsf"])
+def test_real_qe_files_give_morse_zero_before_and_after_simplification(name):
+    field = read_field(DATA / "qe" / name, quantity="elf")
+    pairs = persistence_pairs(field.values)
+    before = critical_points(field, persistence=0.0, pairs=pairs)
+    after = critical_points(field, pairs=pairs)
+    assert morse_sum(before) == 0 and morse_sum(after) == 0
+    assert len(after) < len(before) / 4
+    assert pairs.counts(0.0) == counts(before)
+
+
+def test_molecular_hydrogen_pa3_has_one_maximum_per_molecule_and_per_void():
+    """Pa-3 H2 (4 molecules): one saturated maximum on each molecule's ELF = 1 plateau, and
+    one at each octahedral void (4b), where this PBE ELF also reaches 1."""
+    field = read_field(DATA / "qe" / "h2_pa3.elf.cube", quantity="elf")
+    found = maxima(critical_points(field))
+    assert len(found) == 8 and all(p.value == pytest.approx(1.0) for p in found)
+    frac = field.atoms.get_scaled_positions()
+    pairs = [(i, j) for i in range(len(frac)) for j in range(i) if field.atoms.get_distance(i, j, mic=True) < 1.0]
+    bonds = np.array([frac[j] + (frac[i] - frac[j] - np.round(frac[i] - frac[j])) / 2 for i, j in pairs])
+    voids = np.array([[0.5, 0.5, 0.5], [0.5, 0, 0], [0, 0.5, 0], [0, 0, 0.5]])
+    sites = np.concatenate([bonds, voids])
+    delta = np.array([p.frac for p in found])[:, None] - sites[None]
+    delta -= np.round(delta)
+    distance = np.linalg.norm(delta @ field.atoms.cell.array, axis=-1)
+    assert len(bonds) == 4 and sorted(distance.argmin(axis=1)) == list(range(8))
+    assert distance.min(axis=1).max() < 0.5
+
+
+def test_low_density_points_are_reported_apart_and_the_morse_sum_stays_zero():
+    """A molecule in a large box: the noisy vacuum's points are flagged by the SAD."""
+    centres = np.array([[3.63, 4.0, 4.0], [4.37, 4.0, 4.0]])
+    atoms = Atoms("H2", positions=centres, cell=[8.0] * 3, pbc=True)
+    values = gaussian_lattice(8.0, 32, 0.6, centres, images=1)
+    values /= values.max()
+    vacuum = sad(atoms, values.shape) < LOW_DENSITY
+    assert 0.3 < vacuum.mean() < 0.99
+    field = Field(atoms, np.where(vacuum, noisy(values, 0.05, seed=3), values), "elf")
+    result = topology(field, persistence=0.05)
+    assert result["morse_sum"] == 0 and result["persistence_threshold"] == 0.05
+    apart = result["low_density_critical_points"]
+    assert apart and all(p["low_density"] for p in apart)
+    assert not any(p["low_density"] for p in result["critical_points"])
+    assert result["counts"]["maxima"] == 1
+    whole = sum(result["counts"].values()) + sum(result["counts_low_density"].values())
+    assert whole == len(critical_points(field, persistence=0.05))
+
+
+def test_matching_compares_sets_at_the_same_persistence(fluid_sample):
+    field = Field(fluid_sample.atoms, fluid_sample.elf.astype(float), "elf")
+    pairs = persistence_pairs(field.values)
+    everything = critical_points(field, persistence=0.0, pairs=pairs)
+    simplified = critical_points(field, pairs=pairs)
+    assert len(everything) > len(simplified)
+    result = match_critical_points(everything, simplified, field.atoms.cell.array, persistence=DEFAULT_PERSISTENCE)
+    assert result["recall"] == 1.0 and result["precision"] == 1.0
+
+
+def test_topology_cli_reports_threshold_and_counts_before_and_after(tmp_path):
+    cube = DATA / "qe" / "h4_triclinic.elf.cube"
+    runs = {}
+    for threshold in ("0", "0.05"):
+        result = subprocess.run([sys.executable, "-m", "elfkit", "topology", str(cube), "--json", "--persistence", threshold],
+                                capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        runs[threshold] = json.loads(result.stdout)
+    for threshold, report in runs.items():
+        assert report["persistence_threshold"] == float(threshold) and report["morse_sum"] == 0
+        assert report["counts_before_simplification"] == runs["0"]["counts"]
+        assert all(p["persistence"] is None or p["persistence"] >= float(threshold) for p in report["critical_points"])
+    assert sum(runs["0.05"]["counts"].values()) < sum(runs["0"]["counts"].values())
