@@ -237,6 +237,6 @@ def test_a_field_outside_zero_one_is_refused_as_elf(tmp_path):
     from elfkit.io import write_field
 
     atoms = Atoms("H", positions=[[0, 0, 0]], cell=[2.0] * 3, pbc=True)
-    write_field(tmp_path / "rho.npz", atoms, np.full((8, 8, 8), 3.0), quantity="density")
-    result = subprocess.run([sys.executable, "-m", "elfkit", "topology", str(tmp_path / "rho.npz")], capture_output=True, text=True)
+    write_field(tmp_path / "values.npz", atoms, np.full((8, 8, 8), 3.0), quantity="scalar")
+    result = subprocess.run([sys.executable, "-m", "elfkit", "topology", str(tmp_path / "values.npz")], capture_output=True, text=True)
     assert result.returncode == 2 and "an ELF lies in [0, 1]" in result.stderr

@@ -57,7 +57,8 @@ def test_sad_writes_the_requested_grid_and_format(tmp_path):
 
 
 def test_convert_between_formats_keeps_values(tmp_path):
-    runner.invoke(app, ["sad", EXAMPLE, "--grid", "16", "16", "16", "-o", str(tmp_path / "CHGCAR")])
+    made = runner.invoke(app, ["sad", EXAMPLE, "--grid", "16", "16", "16", "--kind", "valence", "-o", str(tmp_path / "CHGCAR")])
+    assert made.exit_code == 0, made.output
     assert runner.invoke(app, ["convert", str(tmp_path / "CHGCAR"), str(tmp_path / "rho.cube")]).exit_code == 0
     assert runner.invoke(app, ["convert", str(tmp_path / "rho.cube"), str(tmp_path / "rho.npy")]).exit_code == 0
     result = runner.invoke(
@@ -74,7 +75,6 @@ def test_convert_between_formats_keeps_values(tmp_path):
     [
         (["info", "missing.cif"], "no such file"),
         (["sad", EXAMPLE, "-o", "{tmp}/out.txt"], "cannot tell the volumetric format"),
-        (["sad", EXAMPLE, "--grid", "900", "900", "900", "-o", "{tmp}/big.cube"], "too large for memory"),
         (["sad", "{tmp}/empty.cif", "-o", "{tmp}/x.cube"], "empty"),
         (["sad", EXAMPLE, "--kind", "core", "-o", "{tmp}/x.cube"], "unknown SAD kind"),
         (["convert", "{tmp}/empty.cif", "{tmp}/x.cube"], "cannot tell the volumetric format"),

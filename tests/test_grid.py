@@ -35,7 +35,7 @@ def test_reciprocal_vectors_satisfy_g_dot_r_equals_two_pi_h():
     np.testing.assert_allclose(g[-1, 2, 3] @ cell.T, 2 * np.pi * np.array([-1, 2, 3]))
 
 
-@pytest.mark.parametrize("shape", [(0, 4, 4), (4, 4), (700, 700, 700)])
+@pytest.mark.parametrize("shape", [(0, 4, 4), (4, 4), (4, 4, "x")])
 def test_bad_grids_are_refused(shape):
     with pytest.raises(GridError):
         Grid(np.eye(3), shape)

@@ -101,13 +101,13 @@ def sad(
     kind: Annotated[str, typer.Option(help="'total' (all electrons) or 'valence'.")] = "total",
 ):
     """Superposition of atomic densities (electrons/Å³) on the unit-cell grid."""
-    from elfkit.io import field_format, read_structure, save_field
+    from elfkit.io import check_field_output, read_structure, save_field
     from elfkit.sad import electron_count, sad_field
 
-    field_format(output)
+    check_field_output(output)
     atoms = read_structure(structure)
     shape = _grid_shape(atoms, grid, spacing)
-    field = sad_field(atoms, shape, kind)
+    field = sad_field(atoms, shape, kind, source=str(structure))
     save_field(output, field)
     integral = field.values.sum() * field.grid.voxel_volume
     typer.echo(
@@ -127,9 +127,9 @@ def convert(
     structure: Annotated[Optional[Path], typer.Option(help="Structure for a bare .npy source.")] = None,
 ):
     """Convert between ELFCAR, CHGCAR, cube, XSF, .npz and .npy."""
-    from elfkit.io import field_format, read_field, read_structure, save_field
+    from elfkit.io import check_field_output, read_field, read_structure, save_field
 
-    field_format(target)
+    check_field_output(target)
     atoms = read_structure(structure) if structure else None
     field = read_field(source, quantity=quantity, structure=atoms)
     save_field(target, field)
@@ -156,10 +156,12 @@ def dft(
 ):
     """Reference ELF from a DFT calculation, on exactly the requested grid."""
     from elfkit.dft import DFTSettings, compute
-    from elfkit.io import field_format, read_structure, save_field
+    from elfkit.io import check_field_output, check_output_file, read_structure, save_field
     from elfkit.io._files import atomic_text_output
 
-    field_format(output)
+    summary_path = output.with_name(output.name + ".json")
+    check_field_output(output)
+    check_output_file(summary_path)
     atoms = read_structure(structure)
     shape = _grid_shape(atoms, grid, spacing)
     settings = DFTSettings(
@@ -171,10 +173,9 @@ def dft(
     )
     with _status(f"{engine}: SCF and ELF of {atoms.get_chemical_formula()} on {_shape(shape)}"):
         result = compute(atoms, shape, settings)
-    summary_path = output.with_name(output.name + ".json")
+    save_field(output, result.elf)
     with atomic_text_output(summary_path) as handle:
         handle.write(json.dumps(result.summary(), indent=2) + "\n")
-    save_field(output, result.elf)
     typer.echo(
         f"wrote {output} and {summary_path.name}: E = {result.energy_ev:.6f} eV, "
         f"P = {result.pressure_gpa:.3f} GPa, {result.metadata['wall_seconds']} s"
@@ -187,12 +188,15 @@ def _status(message: str):
     return Console(stderr=True).status(message)
 
 
-def _read_elf(path: Path, structure: Optional[Path]):
+def _read_elf(path: Path, structure: Optional[Path], work: str = "topology"):
+    """Read an ELF file (refusing fields recorded as densities) and check that `work` on it fits in memory."""
     from elfkit.analysis.topology import check_elf
     from elfkit.io import read_field, read_structure
+    from elfkit.memory import check_memory
 
     field = read_field(path, quantity="elf", structure=read_structure(structure) if structure else None)
     check_elf(field, str(path))
+    check_memory(work, field.values.shape, str(path))
     return field
 
 
@@ -206,25 +210,37 @@ def compare(
     structure: Annotated[Optional[Path], typer.Option(help="Structure for bare .npy inputs.")] = None,
 ):
     """Accuracy of a predicted ELF: R², errors by region, distributions, residual spectrum and correlation."""
+    from elfkit.analysis.metrics import check_same_grid
     from elfkit.analysis.metrics import compare as compare_fields
+    from elfkit.io import check_output_folder, staged_folder
 
-    pred, ref = _read_elf(predicted, structure), _read_elf(reference, structure)
+    if plots:
+        check_output_folder(plots)
+    pred, ref = _read_elf(predicted, structure, "compare"), _read_elf(reference, structure, "compare")
+    check_same_grid(pred, ref, f"{predicted} and {reference}")
     result = compare_fields(pred, ref)
     if plots:
         from elfkit.analysis.plots import comparison_plots
 
-        result["plots"] = [str(p) for p in comparison_plots(pred, ref, result, plots)]
+        with staged_folder(plots) as stage:
+            made = comparison_plots(pred, ref, result, stage)
+        result["plots"] = [str(plots / p.name) for p in made]
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
     typer.echo(
-        f"R² {result['r2']:.4f}  MAE {result['mae']:.4f}  RMSE {result['rmse']:.4f}  max {result['max_error']:.3f}\n"
+        f"R² {_number(result['r2'], '.4f')}  MAE {result['mae']:.4f}  RMSE {result['rmse']:.4f}  max {result['max_error']:.3f}\n"
         f"histograms: W1 {result['wasserstein_1']:.4f}, overlap {result['histogram_overlap']:.3f}\n"
         + "".join(f"{name}: MAE {r['mae']:.4f} over {100 * r['fraction']:.1f}% of the cell\n" for name, r in result["regions"].items())
         + f"residual power beyond d_HH = {result['nearest_neighbour_hh_angstrom']:.3f} Å: "
         f"{100 * result['long_wavelength_power_fraction']:.1f}%; correlation length "
-        f"{result['autocorrelation']['correlation_length_angstrom']} Å"
+        f"{_number(result['autocorrelation']['correlation_length_angstrom'], '.3f')} Å"
     )
+
+
+def _number(value, spec: str) -> str:
+    """`value` formatted with `spec`, or 'undefined' for None (e.g. R² of a constant reference)."""
+    return "undefined" if value is None else format(value, spec)
 
 
 @app.command()
@@ -276,25 +292,29 @@ def report(
 ):
     """Pictures and one interactive HTML page: slices, isosurfaces, critical points, network."""
     from elfkit.analysis import plots
+    from elfkit.analysis.metrics import check_same_grid
     from elfkit.analysis.topology import topology as analyse
+    from elfkit.io import check_output_folder, staged_folder
 
+    check_output_folder(output)
     field = _read_elf(elf_file, structure)
-    output.mkdir(parents=True, exist_ok=True)
-    with _status(f"analysing {elf_file}"):
+    reference = None if ref is None else _read_elf(ref, structure, "compare")
+    if reference is not None:
+        check_same_grid(field, reference, f"{elf_file} and {ref}")
+    with _status(f"analysing {elf_file}"), staged_folder(output) as stage:
         result = analyse(field)
         made = [
-            plots.slice_plot(field, output / "slice_c0.png", axis=2, fraction=0.0),
-            plots.slice_plot(field, output / "slice_atom1.png", axis=2, fraction=field.atoms.get_scaled_positions()[0, 2]),
-            plots.isosurface_png(field, result["networking_value"] or 0.5, output / "isosurface.png"),
-            plots.interactive_html(field, result, output / f"{elf_file.name}.html"),
+            plots.slice_plot(field, stage / "slice_c0.png", axis=2, fraction=0.0),
+            plots.slice_plot(field, stage / "slice_atom1.png", axis=2, fraction=field.atoms.get_scaled_positions()[0, 2]),
+            plots.isosurface_png(field, result["networking_value"] or 0.5, stage / "isosurface.png"),
+            plots.interactive_html(field, result, stage / f"{elf_file.name}.html"),
         ]
-        if ref is not None:
+        if reference is not None:
             from elfkit.analysis.metrics import compare as compare_fields
 
-            reference = _read_elf(ref, structure)
-            made += plots.comparison_plots(field, reference, compare_fields(field, reference), output)
+            made += plots.comparison_plots(field, reference, compare_fields(field, reference), stage)
     for path in made:
-        typer.echo(f"wrote {path}")
+        typer.echo(f"wrote {output / path.name}")
 
 
 @app.command()
@@ -313,27 +333,27 @@ def screen(
     from elfkit.analysis.plots import screen_plot
     from elfkit.analysis.templates import screen_row
     from elfkit.errors import ElfkitError
-    from elfkit.io import read_structure
-    from elfkit.io._files import atomic_text_output
+    from elfkit.io import check_output_folder, read_structure, staged_folder
 
+    check_output_folder(output)
     if model is not None:
         raise ElfkitError(f"no trained model named {model!r} is shipped yet; give ELF files with --elf")
     if not elf or len(elf) != len(structures):
         raise ElfkitError(f"give one --elf file per structure ({len(structures)} structures, {len(elf or [])} ELF files)")
     rows = []
     for structure, elf_file in zip(structures, elf):
-        field = _read_elf(elf_file, None)
+        field = _read_elf(elf_file, None, "compare")
         atoms = read_structure(structure)
         if len(atoms) != len(field.atoms) or not np.allclose(atoms.cell.array, field.atoms.cell.array, atol=1e-3):
             raise ElfkitError(f"{elf_file}: its cell or atoms do not match {structure}")
         rows.append(screen_row(field, str(structure)))
     rows.sort(key=lambda r: -r["template_score"])
-    output.mkdir(parents=True, exist_ok=True)
-    with atomic_text_output(output / "screen.csv") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    screen_plot(rows, output / "screen.png")
+    with staged_folder(output) as stage:
+        with open(stage / "screen.csv", "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        screen_plot(rows, stage / "screen.png")
     for rank, row in enumerate(rows, 1):
         typer.echo(f"{rank:3d}  {row['template_score']:.4f}  {row['formula']:>12s}  {row['structure']}")
     typer.echo(f"wrote {output / 'screen.csv'} and {output / 'screen.png'}")

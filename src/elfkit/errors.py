@@ -19,3 +19,8 @@ class GridError(ElfkitError):
 
 class SymmetryError(ElfkitError):
     """A symmetry operation cannot be applied to the requested grid."""
+
+
+class OutputError(ElfkitError):
+    """An output path cannot be written: its folder is missing, a folder or file is in the way,
+    permission is denied, or the name is too long."""

@@ -8,7 +8,7 @@ from typing import Literal
 import numpy as np
 from ase import Atoms
 
-from elfkit.errors import GridError
+from elfkit.errors import FieldFormatError, GridError
 from elfkit.grid import Grid
 
 Quantity = Literal["elf", "density", "scalar"]
@@ -33,7 +33,7 @@ class Field:
 
     def __post_init__(self):
         if self.quantity not in QUANTITIES:
-            raise ValueError(f"quantity must be one of {QUANTITIES}, got {self.quantity!r}")
+            raise FieldFormatError(f"unknown quantity {self.quantity!r}; a field is one of {', '.join(QUANTITIES)}")
         self.values = np.asarray(self.values)
         if self.values.ndim != 3:
             raise GridError(f"a field needs a 3D array, got shape {self.values.shape}")
@@ -46,3 +46,21 @@ class Field:
     def grid(self) -> Grid:
         """The grid the values live on."""
         return Grid(self.atoms.cell.array, self.values.shape)
+
+
+def validate_field(field: Field, source: str = "field") -> None:
+    """Check a field read from `source`: a valid crystal (elfkit.io.validate_structure) and
+    finite real numbers on a grid of at least one point per axis; FieldFormatError (or
+    StructureError) naming `source` and the problem if not."""
+    from elfkit.io.structures import validate_structure
+
+    validate_structure(field.atoms, source)
+    blocks = [("values", field.values)] + ([("spin block", field.spin_values)] if field.spin_values is not None else [])
+    for name, block in blocks:
+        if block.dtype.kind not in "iuf":
+            raise FieldFormatError(f"{source}: the {name} are not real numbers (dtype {block.dtype})")
+        if min(block.shape) < 1:
+            raise FieldFormatError(f"{source}: the grid {block.shape} has no points")
+        if not np.all(np.isfinite(block)):
+            bad = int(np.size(block) - np.count_nonzero(np.isfinite(block)))
+            raise FieldFormatError(f"{source}: {bad} of the {block.size} {name} are not finite (nan or inf)")

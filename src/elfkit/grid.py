@@ -19,8 +19,6 @@ from elfkit.errors import GridError
 
 GRID_CONVENTION = "point (i, j, k) sits at fractional (i/N1, j/N2, k/N3); no repeated boundary"
 DEFAULT_SPACING_ANGSTROM = 0.12
-MAX_GRID_POINTS = 600**3
-"""Largest grid elfkit accepts (216 M points, 1.7 GB per float64 array)."""
 
 
 def fft_friendly_size(n: int) -> int:
@@ -39,16 +37,14 @@ def fft_friendly_size(n: int) -> int:
 
 
 def check_grid_shape(shape) -> tuple[int, int, int]:
-    """Validate a grid shape: three positive integers within MAX_GRID_POINTS in total."""
-    shape = tuple(int(n) for n in shape)
+    """Validate a grid shape: three positive integers. Whether a grid fits in memory depends
+    on the work done on it; `elfkit.memory.check_memory` decides that."""
+    try:
+        shape = tuple(int(n) for n in shape)
+    except (TypeError, ValueError):
+        raise GridError(f"a grid needs three positive integer sizes, got {shape!r}") from None
     if len(shape) != 3 or min(shape) < 1:
         raise GridError(f"a grid needs three positive sizes, got {shape}")
-    if math.prod(shape) > MAX_GRID_POINTS:
-        gib = math.prod(shape) * 8 / 2**30
-        raise GridError(
-            f"grid {shape[0]}x{shape[1]}x{shape[2]} is too large for memory "
-            f"({gib:.1f} GiB per array; at most {MAX_GRID_POINTS} points)"
-        )
     return shape
 
 

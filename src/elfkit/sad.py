@@ -28,7 +28,7 @@ from ase import Atoms
 from scipy import fft
 from scipy.interpolate import CubicSpline
 
-from elfkit.errors import ElfkitError
+from elfkit.errors import ElfkitError, GridError
 from elfkit.field import Field
 from elfkit.grid import Grid, check_grid_shape
 from elfkit.units import BOHR_IN_ANGSTROM
@@ -121,6 +121,31 @@ def _structure_factor(frac: np.ndarray, shape) -> np.ndarray:
     return out
 
 
-def sad_field(atoms: Atoms, grid_shape, kind: str = "total") -> Field:
-    """The SAD as a Field (quantity 'density', electrons/Å³) ready to be written."""
-    return Field(atoms.copy(), sad(atoms, grid_shape, kind), "density", metadata={"sad_kind": kind})
+MAX_ELECTRON_ERROR = 0.01
+"""Largest relative change of the electron count the clipped ripples of the band limit may
+cause; a larger one means the grid is too coarse for the atoms (their cores) to be represented."""
+
+
+def sad_field(atoms: Atoms, grid_shape, kind: str = "total", source: str = "structure") -> Field:
+    """The SAD as a Field (quantity 'density', electrons/Å³) ready to be written.
+
+    GridError naming `source`: before anything is allocated when the grid is too large for
+    memory (`elfkit.memory`), and before the field is returned when the grid is too coarse for
+    the atoms (the integral misses `electron_count` by more than MAX_ELECTRON_ERROR).
+    """
+    from elfkit.memory import check_memory
+
+    _check_kind(kind)
+    shape = check_grid_shape(grid_shape)
+    check_memory("sad", shape, source, len(atoms))
+    values = sad(atoms, shape, kind)
+    expected = electron_count(atoms, kind)
+    grid = Grid(atoms.cell.array, shape)
+    integral = float(values.sum() * grid.voxel_volume)
+    if abs(integral - expected) > MAX_ELECTRON_ERROR * expected:
+        raise GridError(
+            f"{source}: the grid {shape[0]}x{shape[1]}x{shape[2]} (spacing up to {grid.spacing.max():.3f} Å) is too "
+            f"coarse for the {kind} SAD of {atoms.get_chemical_formula()}: it holds {integral:.4g} of "
+            f"{expected:g} electrons (use a finer grid, e.g. --spacing 0.12)"
+        )
+    return Field(atoms.copy(), values, "density", metadata={"sad_kind": kind})

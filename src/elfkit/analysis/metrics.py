@@ -23,12 +23,12 @@ LOCALISED_ELF = 0.7
 HISTOGRAM_BINS = 100
 
 
-def check_same_grid(a: Field, b: Field) -> None:
-    """GridError unless two fields share grid shape and cell."""
+def check_same_grid(a: Field, b: Field, source: str = "fields") -> None:
+    """GridError naming `source` unless two fields share grid shape and cell (Å)."""
     if a.values.shape != b.values.shape:
-        raise GridError(f"grids differ: {a.values.shape} vs {b.values.shape}; the fields must share one grid")
+        raise GridError(f"{source}: grids differ: {a.values.shape} vs {b.values.shape}; the fields must share one grid")
     if not np.allclose(a.atoms.cell.array, b.atoms.cell.array, atol=1e-4):
-        raise GridError("the two fields live on different cells")
+        raise GridError(f"{source}: the two fields live on different cells")
 
 
 def nearest_neighbour_distance(atoms: Atoms, species: str | None = "H") -> float:
@@ -68,11 +68,13 @@ def regions(reference: Field) -> dict[str, np.ndarray]:
 
 
 def pointwise(pred: np.ndarray, ref: np.ndarray) -> dict:
-    """R², MAE, RMSE and max |error| of pred against ref."""
+    """R², MAE, RMSE and max |error| of pred against ref; R² is None (undefined) for a
+    reference that is constant up to rounding."""
     residual = pred - ref
     variance = ((ref - ref.mean()) ** 2).sum()
+    constant = variance <= (1e-12 * max(1.0, float(np.abs(ref).max(initial=0.0)))) ** 2 * ref.size
     return {
-        "r2": float(1 - (residual**2).sum() / variance) if variance > 0 else None,
+        "r2": None if constant else float(1 - (residual**2).sum() / variance),
         "mae": float(np.abs(residual).mean()),
         "rmse": float(np.sqrt((residual**2).mean())),
         "max_error": float(np.abs(residual).max()),

@@ -21,7 +21,11 @@ from elfkit.field import Field
 
 
 def check_elf(field: Field, source: str = "field") -> None:
-    """FieldFormatError unless the values are an ELF: finite and within [0, 1]."""
+    """FieldFormatError unless the values are an ELF: not recorded as a density by the file
+    (its format or elfkit's quantity tag), finite and within [0, 1]."""
+    if field.quantity == "density":
+        how = "a CHGCAR-type file" if field.metadata.get("source_format") == "vasp" else "its quantity tag"
+        raise FieldFormatError(f"{source}: the file records a density ({how}), not an ELF")
     values = field.values
     if not (values.min() >= -1e-6 and values.max() <= 1 + 1e-6):
         raise FieldFormatError(

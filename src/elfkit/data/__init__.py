@@ -25,8 +25,8 @@ class Dataset:
 
     @property
     def name(self) -> str:
-        """Dataset name."""
-        return self.manifest["name"]
+        """Dataset name (the folder's when the manifest names none)."""
+        return self.manifest.get("name", self.folder.name)
 
     def rows(self) -> list[dict]:
         """Manifest rows of the selected split."""
@@ -43,7 +43,20 @@ def open(name: str, split: str | None = None, root: Path | None = None) -> Datas
     """Open a dataset by name (under $ELFKIT_DATA_DIR or the checkout's datasets/)."""
     if split not in (None, "train", "val", "test"):
         raise DatasetError(f"unknown split {split!r}; use train, val or test")
+    check_dataset_name(name)
     return Dataset((root or data_root()) / name, split)
+
+
+def check_dataset_name(name: str) -> None:
+    """DatasetError unless `name` is one folder under the data root (see spec.DATASET_NAME)."""
+    import re
+
+    from elfkit.data.spec import DATASET_NAME
+
+    if not re.fullmatch(DATASET_NAME, name):
+        raise DatasetError(
+            f"{name!r}: not a dataset name (letters, digits, '.', '_' and '-', not starting with '.'; no paths)"
+        )
 
 
 def summary(dataset: Dataset) -> dict:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from elfkit.data.spec import load_spec, work_items
-from elfkit.data.store import DatasetStore, data_root
+from elfkit.data.store import DatasetError, DatasetStore, data_root
 
 
 @dataclass
@@ -80,22 +80,59 @@ def generate(
 ) -> GenerationReport:
     """Generate (or continue) the dataset a spec describes; returns a GenerationReport.
 
-    on_progress(done, total, failed) is called after every finished item.
+    on_progress(done, total, failed) is called after every finished item. Everything the
+    user gives (spec, workers, scheduler, scratch) is checked before the dataset folder is
+    touched; DatasetError names the first problem.
     """
     spec = load_spec(spec_path)
-    folder = (root or data_root()) / spec.name
-    store = DatasetStore(folder)
-    (folder / "spec.yaml").write_text(Path(spec_path).read_text())
+    if workers is not None and workers < 1:
+        raise DatasetError(f"--workers must be at least 1, got {workers}")
+    if scratch is not None:
+        from elfkit.io import check_output_folder
+
+        check_output_folder(scratch)
     items = work_items(spec)
-    finished = store.done_items()
-    pending = run_order(items, finished, spec, scratch)
-    report = GenerationReport(len(items), len(items) - len(pending), 0, 0, folder)
-    if on_progress:
-        on_progress(report.skipped, report.total, 0)
-    if pending:
-        _run(pending, spec, store, scheduler, workers, scratch, report, on_progress)
-    _publish(store, spec)
+    client = connect_scheduler(scheduler) if scheduler else None
+    try:
+        folder = (root or data_root()) / spec.name
+        store = DatasetStore(folder)
+        (folder / "spec.yaml").write_text(Path(spec_path).read_text())
+        finished = store.done_items()
+        pending = run_order(items, finished, spec, scratch)
+        report = GenerationReport(len(items), len(items) - len(pending), 0, 0, folder)
+        if on_progress:
+            on_progress(report.skipped, report.total, 0)
+        if pending:
+            _run(pending, spec, store, client, workers, scratch, report, on_progress)
+        _publish(store, spec)
+    finally:
+        if client is not None:
+            client.close()
     return report
+
+
+SCHEDULER_TIMEOUT_S = 10
+"""How long `connect_scheduler` tries to reach a Dask scheduler (seconds)."""
+
+
+def connect_scheduler(address: str):
+    """A Dask Client of the scheduler at `address` (e.g. tcp://host:8786); DatasetError naming
+    the address when it is malformed or no scheduler answers within SCHEDULER_TIMEOUT_S."""
+    import logging
+
+    from dask.distributed import Client
+
+    quiet = logging.getLogger("distributed")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
+    try:
+        return Client(address, timeout=f"{SCHEDULER_TIMEOUT_S}s")
+    except ValueError as exc:
+        raise DatasetError(f"--scheduler {address}: not a Dask scheduler address ({exc})") from None
+    except (OSError, TimeoutError) as exc:
+        raise DatasetError(f"--scheduler {address}: no scheduler answers ({' '.join(str(exc).split())})") from None
+    finally:
+        quiet.setLevel(level)
 
 
 STRATUM = {"hydrogen-md": "rs_bohr", "prototypes": "volume_fraction", "relaxed-crystals": "pressure_gpa"}
@@ -129,12 +166,11 @@ def _publish(store: DatasetStore, spec) -> None:
     store.write_manifest(_manifest_header(spec), fixed_split=getattr(spec, "split", None))
 
 
-def _run(pending, spec, store, scheduler, workers, scratch, report, on_progress) -> None:
+def _run(pending, spec, store, client, workers, scratch, report, on_progress) -> None:
     from dask.distributed import Client, LocalCluster, as_completed
 
-    if scheduler:
-        client, cluster = Client(scheduler), None
-    else:
+    cluster = None
+    if client is None:
         cluster = LocalCluster(
             n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True, dashboard_address=":0"
         )
@@ -154,8 +190,8 @@ def _run(pending, spec, store, scheduler, workers, scratch, report, on_progress)
             if on_progress:
                 on_progress(report.skipped + report.done, report.total, report.failed)
     finally:
-        client.close()
         if cluster is not None:
+            client.close()
             cluster.close()
 
 

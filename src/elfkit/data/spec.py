@@ -15,60 +15,84 @@ from pathlib import Path
 from typing import Annotated, Literal, Union
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from elfkit.data.metals import BINARY, UNARY
 from elfkit.data.store import DatasetError
 
 
 class Strict(BaseModel):
-    """A spec section that refuses unknown keys (a typo is an error, not a silent default)."""
+    """A spec section that refuses unknown keys (a typo is an error, not a silent default)
+    and non-finite numbers."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+Positive = Annotated[float, Field(gt=0)]
+NonNegative = Annotated[float, Field(ge=0)]
+Count = Annotated[int, Field(ge=1)]
+DATASET_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+"""A dataset name is one folder under the data root: letters, digits, '.', '_' and '-', not
+starting with '.' (so never '', '.', '..' or a path)."""
+DatasetName = Annotated[str, Field(pattern=DATASET_NAME)]
+
+
+def _metal(symbol: str) -> str:
+    """A symbol with an ambient volume (an element whose ASE reference state is fcc, bcc or hcp)."""
+    from elfkit.data.metals import ambient_volume
+
+    try:
+        ambient_volume(symbol)
+    except (KeyError, ValueError, TypeError):
+        raise ValueError(f"{symbol!r} is not an element with a metallic (fcc, bcc or hcp) reference state") from None
+    return symbol
+
+
+Metal = Annotated[str, AfterValidator(_metal)]
 
 
 class LabelSettings(Strict):
     """DFT settings of the labels; see elfkit.dft.DFTSettings for units."""
 
     engine: Literal["qe", "gpaw"] = "qe"
-    cutoff_ev: float = 816.0
-    kspacing: float | None = None
-    smearing_ev: float = 0.1
-    scf_tolerance_ev: float = 1e-6
+    cutoff_ev: Positive = 816.0
+    kspacing: Positive | None = None
+    smearing_ev: NonNegative = 0.1
+    scf_tolerance_ev: Positive = 1e-6
 
 
 class MDParameters(Strict):
     """QE Born-Oppenheimer MD (Andersen thermostat) used only to sample configurations."""
 
-    cutoff_ev: float = 408.0
-    smearing_ev: float = 0.1
-    timestep_fs: float = 0.48
-    thermostat_collision_steps: int = 20
+    cutoff_ev: Positive = 408.0
+    smearing_ev: NonNegative = 0.1
+    timestep_fs: Positive = 0.48
+    thermostat_collision_steps: Count = 20
 
 
 class TrajectoryBlock(Strict):
     """Every combination of the listed densities, temperatures, starts and seeds is one trajectory."""
 
-    natoms: int
-    rs_bohr: list[float]
-    temperature_k: list[float]
-    start: list[Literal["molecular", "atomic"]]
-    seeds: list[int] = [1]
-    equilibration_fs: float = 150.0
-    snapshots: int = 20
-    interval_fs: float = 10.0
+    natoms: Count
+    rs_bohr: list[Positive] = Field(min_length=1)
+    temperature_k: list[Positive] = Field(min_length=1)
+    start: list[Literal["molecular", "atomic"]] = Field(min_length=1)
+    seeds: list[int] = Field([1], min_length=1)
+    equilibration_fs: NonNegative = 150.0
+    snapshots: Count = 20
+    interval_fs: Positive = 10.0
 
 
 class HydrogenMDSpec(Strict):
     """Dense fluid hydrogen from BOMD trajectories; snapshots labelled with `labels`."""
 
-    name: str
+    name: DatasetName
     description: str = ""
     kind: Literal["hydrogen-md"]
     labels: LabelSettings = LabelSettings()
     grid_spacing_angstrom: float = Field(0.12, gt=0, le=0.12)
     md: MDParameters = MDParameters()
-    trajectories: list[TrajectoryBlock]
+    trajectories: list[TrajectoryBlock] = Field(min_length=1)
 
 
 class PrototypeSpec(Strict):
@@ -79,15 +103,15 @@ class PrototypeSpec(Strict):
     when `both_orientations`), each at every fraction of its ambient volume.
     """
 
-    name: str
+    name: DatasetName
     description: str = ""
     kind: Literal["prototypes"]
     labels: LabelSettings = LabelSettings(engine="gpaw", cutoff_ev=400.0, kspacing=0.25, smearing_ev=0.2)
     grid_spacing_angstrom: float = Field(0.12, gt=0, le=0.12)
-    volume_fractions: list[float] = [1.0, 0.85, 0.72, 0.6, 0.5]
-    elements: list[str] = []
+    volume_fractions: list[Annotated[float, Field(gt=0, le=2)]] = [1.0, 0.85, 0.72, 0.6, 0.5]
+    elements: list[Metal] = []
     unary: list[Literal[UNARY]] = list(UNARY)
-    pairs: list[tuple[str, str]] = []
+    pairs: list[tuple[Metal, Metal]] = []
     binary: list[Literal[BINARY]] = ["B2", "L1_0", "L1_2", "AlB2", "C15", "A15"]
     both_orientations: bool = True
 
@@ -95,11 +119,11 @@ class PrototypeSpec(Strict):
 class RelaxSettings(Strict):
     """QE vc-relax settings: cutoff (eV), k-point spacing (1/Å), smearing (eV), tolerances."""
 
-    cutoff_ev: float = 680.0
-    kspacing: float | None = 0.25
-    smearing_ev: float = 0.1
-    force_tolerance_ev_per_angstrom: float = 0.01
-    pressure_tolerance_gpa: float = 0.2
+    cutoff_ev: Positive = 680.0
+    kspacing: Positive | None = 0.25
+    smearing_ev: NonNegative = 0.1
+    force_tolerance_ev_per_angstrom: Positive = 0.01
+    pressure_tolerance_gpa: Positive = 0.2
 
 
 class CrystalEntry(Strict):
@@ -107,7 +131,7 @@ class CrystalEntry(Strict):
 
     name: str
     file: str
-    pressures_gpa: list[float]
+    pressures_gpa: list[float] = Field(min_length=1)
     reference: str = ""
 
 
@@ -115,14 +139,14 @@ class RelaxedCrystalSpec(Strict):
     """Crystals relaxed at target pressures and labelled; `split` fixes one split for all
     samples (e.g. 'test' for a transfer set that is never trained on)."""
 
-    name: str
+    name: DatasetName
     description: str = ""
     kind: Literal["relaxed-crystals"]
     labels: LabelSettings = LabelSettings(kspacing=0.2)
     relax: RelaxSettings = RelaxSettings()
     grid_spacing_angstrom: float = Field(0.12, gt=0, le=0.12)
     split: Literal["train", "val", "test"] | None = None
-    structures: list[CrystalEntry]
+    structures: list[CrystalEntry] = Field(min_length=1)
 
 
 DatasetSpec = Annotated[Union[HydrogenMDSpec, PrototypeSpec, RelaxedCrystalSpec], Field(discriminator="kind")]
@@ -133,12 +157,14 @@ def load_spec(path: str | Path) -> DatasetSpec:
     """Read and validate a YAML spec; DatasetError with the first problem if invalid."""
     import yaml
 
-    path = Path(path)
-    if not path.is_file():
-        raise DatasetError(f"{path}: no such spec file")
+    from elfkit.io.outputs import check_input_file
+
+    path = check_input_file(path, DatasetError)
     try:
         raw = yaml.safe_load(path.read_text())
         spec = SPEC_ADAPTER.validate_python(raw)
+    except UnicodeDecodeError:
+        raise DatasetError(f"{path}: not a text (YAML) file") from None
     except yaml.YAMLError as exc:
         raise DatasetError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
     except ValidationError as exc:

@@ -296,6 +296,22 @@ def load_manifest(folder: Path) -> dict:
     if not path.is_file():
         raise DatasetError(f"{folder}: no dataset here (no manifest.json)")
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise DatasetError(f"{path}: corrupt manifest ({exc})") from None
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{path}: corrupt manifest ({' '.join(str(exc).split())[:120]})") from None
+    _check_manifest(manifest, path)
+    return manifest
+
+
+_MANIFEST_ROW_KEYS = ("key", "group", "split", "shard")
+
+
+def _check_manifest(manifest, path: Path) -> None:
+    """DatasetError unless `manifest` is an object with a list of sample rows with their keys."""
+    rows = manifest.get("samples") if isinstance(manifest, dict) else None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise DatasetError(f"{path}: corrupt manifest (no list of samples)")
+    for number, row in enumerate(rows, 1):
+        missing = [key for key in _MANIFEST_ROW_KEYS if key not in row]
+        if missing:
+            raise DatasetError(f"{path}: corrupt manifest (sample {number} has no {', '.join(missing)})")

@@ -23,15 +23,27 @@ import numpy as np
 from ase import Atoms
 
 from elfkit.errors import FieldFormatError
-from elfkit.field import QUANTITIES, Field
+from elfkit.field import QUANTITIES, Field, validate_field
 from elfkit.io._files import base_name
 from elfkit.io.arrays import read_npy_values, read_npz_field, write_npy_field, write_npz_field
 from elfkit.io.cube import read_cube_field, write_cube_field
+from elfkit.io.outputs import check_input_file, check_output_file, check_output_folder, staged_folder
 from elfkit.io.structures import read_structure, validate_structure
 from elfkit.io.vasp import read_vasp_volumetric, vasp_quantity, write_vasp_volumetric
 from elfkit.io.xsf import read_xsf_field, write_xsf_field
 
-__all__ = ["read_field", "write_field", "save_field", "field_format", "read_structure", "validate_structure"]
+__all__ = [
+    "read_field",
+    "write_field",
+    "save_field",
+    "field_format",
+    "check_field_output",
+    "check_output_file",
+    "check_output_folder",
+    "staged_folder",
+    "read_structure",
+    "validate_structure",
+]
 
 FORMATS = ("vasp", "cube", "xsf", "npz", "npy")
 
@@ -52,32 +64,40 @@ def field_format(path: str | Path) -> str:
     )
 
 
+def check_field_output(path: str | Path) -> Path:
+    """Check, before any work, that a field can be written at `path`: a known volumetric
+    format (`field_format`) and a writable file path (`check_output_file`). Returns the Path."""
+    field_format(path)
+    return check_output_file(path)
+
+
 def read_field(path: str | Path, quantity: str | None = None, structure: Atoms | None = None) -> Field:
     """Read a volumetric file into a Field (grid convention of elfkit.grid; densities e/Å³).
 
-    `quantity` ('elf', 'density' or 'scalar') tells formats that do not record it (foreign
+    Every field is validated here, where it enters elfkit (`elfkit.field.validate_field`:
+    structure, finite values). `quantity` ('elf', 'density' or 'scalar') tells formats that do not record it (foreign
     cube/XSF, .npy) what the numbers are; VASP names and elfkit-written files record it
     themselves. `structure` supplies the atoms for a bare `.npy` array.
     """
     if quantity is not None and quantity not in QUANTITIES:
         raise FieldFormatError(f"unknown quantity {quantity!r}; use one of {', '.join(QUANTITIES)}")
     kind = field_format(path)
-    if kind != "npy" and not Path(path).is_file():
-        raise FieldFormatError(f"{path}: no such file")
+    check_input_file(path, FieldFormatError)
     if kind == "vasp":
-        return read_vasp_volumetric(path)
-    if kind == "cube":
-        return read_cube_field(path, quantity or "scalar")
-    if kind == "xsf":
-        return read_xsf_field(path, quantity or "scalar")
-    if kind == "npz":
-        return read_npz_field(path)
-    return _read_npy(path, quantity or "scalar", structure)
+        field = read_vasp_volumetric(path)
+    elif kind == "cube":
+        field = read_cube_field(path, quantity or "scalar")
+    elif kind == "xsf":
+        field = read_xsf_field(path, quantity or "scalar")
+    elif kind == "npz":
+        field = read_npz_field(path)
+    else:
+        field = _read_npy(path, quantity or "scalar", structure)
+    validate_field(field, str(path))
+    return field
 
 
 def _read_npy(path, quantity: str, structure: Atoms | None) -> Field:
-    if not Path(path).is_file():
-        raise FieldFormatError(f"{path}: no such file")
     if structure is None:
         raise FieldFormatError(f"{path}: a .npy file holds no structure; give one (--structure)")
     return Field(structure.copy(), read_npy_values(path), quantity, metadata={"source_format": "npy"})

@@ -6,6 +6,7 @@ import gzip
 import os
 import re
 import tempfile
+import zlib
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import numpy as np
 
 from elfkit.errors import FieldFormatError
 from elfkit.field import QUANTITIES
+from elfkit.io.outputs import check_input_file
 
 _QUANTITY_TAG = re.compile(r"elfkit quantity=(\w+)")
 
@@ -25,15 +27,14 @@ def base_name(path: str | Path) -> str:
 
 def read_text(path: str | Path) -> str:
     """Whole text of a (possibly gzipped) file; FieldFormatError if missing or empty."""
-    path = Path(path)
-    if not path.is_file():
-        raise FieldFormatError(f"{path}: no such file")
+    path = check_input_file(path, FieldFormatError)
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     try:
         with opener(path, "rt") as handle:
             text = handle.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FieldFormatError(f"{path}: cannot read the file as text ({exc})") from None
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise FieldFormatError(f"{path}: cannot read the file as text ({reason})") from None
     if not text.strip():
         raise FieldFormatError(f"{path}: the file is empty")
     return text

@@ -30,6 +30,8 @@ def read_xsf_field(path: str | Path, quantity: str = "scalar") -> Field:
         shape, origin, span, values = _parse_datagrid(text)
     except (ValueError, IndexError) as exc:
         raise FieldFormatError(f"{path}: malformed XSF file ({exc})") from None
+    except KeyError as exc:
+        raise FieldFormatError(f"{path}: malformed XSF file (unknown element {exc.args[0]!r})") from None
     data = _periodic_values(values, shape, span, atoms.cell.array, path)
     atoms.positions -= origin
     return Field(atoms, data, tagged_quantity(text, quantity), metadata={"source_format": "xsf"})
