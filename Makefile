@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 DEMO_STRUCTURE := examples/LaH10_Fm-3m_170GPa.cif
 DEMO_OUT := demo-output
+DEMO_HYDROGEN := examples/H_Cmca-12_303GPa.vasp
 
 # Debian packages for the DFT engines: Quantum ESPRESSO, and libxc + OpenBLAS to build GPAW.
 DEBIAN_PACKAGES := quantum-espresso libxc-dev libopenblas-dev
@@ -41,7 +42,9 @@ demo: $(VENV)/.runtime
 	$(BIN)/elfkit info $(DEMO_STRUCTURE)
 	$(BIN)/elfkit sad $(DEMO_STRUCTURE) -o $(DEMO_OUT)/LaH10_sad.cube
 	$(BIN)/elfkit sad $(DEMO_STRUCTURE) -o $(DEMO_OUT)/LaH10_sad.xsf
-	@echo "Demo outputs: $(abspath $(DEMO_OUT))/LaH10_sad.cube and LaH10_sad.xsf (open them in VESTA)"
+	$(BIN)/elfkit predict $(DEMO_HYDROGEN) -o $(DEMO_OUT)/H_Cmca-12.ELFCAR
+	$(BIN)/elfkit topology $(DEMO_OUT)/H_Cmca-12.ELFCAR
+	@echo "Demo outputs in $(abspath $(DEMO_OUT)): LaH10_sad.cube, LaH10_sad.xsf and the predicted H_Cmca-12.ELFCAR (open them in VESTA)"
 
 test: $(VENV)/.dev $(VENV)/.dft
 	$(BIN)/python -m pytest -n 2 --durations=15

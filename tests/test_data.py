@@ -476,3 +476,26 @@ def test_committed_metal_specs_use_only_pseudopotentials_validated_at_their_cuto
     validation = json.loads((REPO / "benchmarks" / "results" / "pseudo_validation.json").read_text())
     for symbol in symbols:
         assert validation[symbol]["passes"] and validation[symbol]["qe_cutoff_ev"] <= spec.labels.cutoff_ev, symbol
+
+
+def test_stratified_splits_give_every_stratum_a_test_and_a_train_group():
+    from elfkit.data.store import stratified_splits
+
+    strata = {f"trajectory-{rs}-{i}": rs for rs in (1.25, 1.5, 1.75) for i in range(rs == 1.5 and 2 or 5)}
+    splits = stratified_splits(strata)
+    for rs in (1.25, 1.5, 1.75):
+        members = [splits[g] for g, s in strata.items() if s == rs]
+        assert members.count("test") == 1 and "train" in members
+        assert members.count("val") == (1 if len(members) >= 4 else 0)
+    assert stratified_splits(strata) == splits
+
+
+def test_the_fluid_split_holds_every_density_in_test_and_train():
+    rows = elfkit.data.open("hydrogen-fluid").rows()
+    densities = {r["metadata"]["rs_bohr"] for r in rows}
+    for split in ("train", "test"):
+        assert {r["metadata"]["rs_bohr"] for r in rows if r["split"] == split} == densities
+    groups = {}
+    for r in rows:
+        groups.setdefault(r["group"], set()).add(r["split"])
+    assert all(len(s) == 1 for s in groups.values())

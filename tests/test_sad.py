@@ -89,3 +89,17 @@ def test_unknown_kind_and_element_are_refused(triclinic_mix):
         sad(triclinic_mix, (8, 8, 8), "core")
     with pytest.raises(ElfkitError, match="Z=84"):
         atomic_density(84)
+
+
+def test_sad_depends_on_the_grid_points_not_on_the_lattice_basis(fluid_h64):
+    """A sheared basis a2' = a2 + a1 of a cubic cell (N1 = N2) indexes the same points: the SAD
+    at each point must not change (the band limit and aliasing follow the points, not the basis)."""
+    shape = (30, 30, 30)
+    reference = sad(fluid_h64, shape)
+    cell = fluid_h64.cell.array.copy()
+    cell[1] += cell[0]
+    sheared = Atoms(fluid_h64.numbers, positions=fluid_h64.positions, cell=cell, pbc=True)
+    values = sad(sheared, shape)
+    i, j = np.meshgrid(np.arange(30), np.arange(30), indexing="ij")
+    same_points = reference[(i + j) % 30, j]
+    assert np.abs(values - same_points).max() < 1e-6 * reference.max()

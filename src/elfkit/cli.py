@@ -6,6 +6,7 @@ import functools
 import json
 import sys
 import time
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -359,6 +360,190 @@ def screen(
     typer.echo(f"wrote {output / 'screen.csv'} and {output / 'screen.png'}")
 
 
+class OutputFormat(str, Enum):
+    """Volumetric formats `elfkit predict` writes (each opens in VESTA)."""
+
+    ELFCAR = "elfcar"
+    CUBE = "cube"
+    XSF = "xsf"
+    NPZ = "npz"
+
+
+class Split(str, Enum):
+    """Dataset splits."""
+
+    TRAIN = "train"
+    VAL = "val"
+    TEST = "test"
+
+
+_PREDICTION_SUFFIX = {"elfcar": ".ELFCAR", "cube": ".elf.cube", "xsf": ".elf.xsf", "npz": ".elf.npz"}
+
+
+def _prediction_jobs(structures: list[Path], output: Optional[Path], out_dir: Optional[Path], fmt: str) -> list[tuple[str, object, Path]]:
+    """(label, atoms, output path) for every frame of every structure; all checked before any work."""
+    from elfkit.io import check_field_output, check_output_folder, read_frames
+
+    if output is not None and out_dir is not None:
+        raise ElfkitError(f"{output}: give either -o or --out-dir, not both")
+    if out_dir is not None:
+        check_output_folder(out_dir)
+    jobs = []
+    for structure in structures:
+        frames = read_frames(structure)
+        for number, atoms in enumerate(frames):
+            name = f"{structure.stem}_{number:04d}" if len(frames) > 1 else structure.stem
+            path = (out_dir or structure.parent) / f"{name}{_PREDICTION_SUFFIX[fmt]}"
+            label = f"{structure} (frame {number})" if len(frames) > 1 else str(structure)
+            jobs.append((label, atoms, path))
+    if output is not None:
+        if len(jobs) > 1:
+            raise ElfkitError(f"{output}: -o names one file but {len(jobs)} structures or frames were given; use --out-dir")
+        jobs = [(jobs[0][0], jobs[0][1], output)]
+    paths = [path for _, _, path in jobs]
+    duplicate = next((p for p in paths if paths.count(p) > 1), None)
+    if duplicate is not None:
+        raise ElfkitError(f"{duplicate}: two predictions would be written to this file; use --out-dir or rename the inputs")
+    if out_dir is None:
+        for path in paths:
+            check_field_output(path)
+    return jobs
+
+
+@app.command()
+@user_errors
+def predict(
+    structures: Annotated[list[Path], typer.Argument(help="Structure files (any format ASE reads; every frame of a trajectory).")],
+    model: Annotated[str, typer.Option(help="Shipped model name (hydrogen) or a model file.")] = "hydrogen",
+    grid: Annotated[
+        Optional[tuple[int, int, int]], typer.Option(help="Grid sizes N1 N2 N3.", show_default=False)
+    ] = None,
+    spacing: Annotated[float, typer.Option(help="Grid spacing in Å when --grid is not given.")] = DEFAULT_SPACING_ANGSTROM,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Output file for a single structure.")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option(help="Folder for the outputs (default: beside each input).")] = None,
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="Format when the output name is chosen by elfkit.")] = OutputFormat.ELFCAR,
+    symmetrize: Annotated[bool, typer.Option(help="Average over the crystal's space group.")] = True,
+):
+    """Predict the ELF of structures from their geometry with a trained model."""
+    from elfkit.io import save_field
+    from elfkit.predict import domain_warnings, get_model
+    from elfkit.predict import predict as predict_elf
+
+    jobs = _prediction_jobs(structures, output, out_dir, fmt.value)
+    loaded = get_model(model)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    for label, atoms, path in _progress(jobs, "predicting"):
+        for warning in domain_warnings(atoms, loaded):
+            typer.echo(f"elfkit: warning: {label}: {warning}; the prediction may be unreliable", err=True)
+        started = time.perf_counter()
+        field = predict_elf(atoms, _grid_shape(atoms, grid, spacing), loaded, symmetrize=symmetrize)
+        save_field(path, field)
+        typer.echo(f"wrote {path}: ELF on {_shape(field.values.shape)} (model {loaded.name}, {time.perf_counter() - started:.2f} s)")
+
+
+def _progress(items: list, description: str):
+    """Iterate `items` with a progress bar on a terminal (plain iteration otherwise or for one item)."""
+    if len(items) < 2 or not sys.stderr.isatty():
+        yield from items
+        return
+    from rich.progress import track
+
+    yield from track(items, description=description, console=_stderr_console())
+
+
+def _stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+@app.command()
+@user_errors
+def train(
+    config: Annotated[Path, typer.Argument(help="Training config (YAML), e.g. configs/hydrogen.yaml.")],
+    out: Annotated[Optional[Path], typer.Option(help="Run folder (default runs/NAME); a rerun resumes from it.")] = None,
+):
+    """Train a model from a config; resumable after a kill, deterministic for its seed."""
+    from elfkit.io import check_output_folder
+    from elfkit.train import load_config
+    from elfkit.train import train as run_training
+
+    settings = load_config(config)
+    out_dir = check_output_folder(out or Path("runs") / settings.name)
+    path = run_training(settings, out_dir, *_training_progress(settings.steps))
+    typer.echo(f"wrote {path}; log and loss plot in {out_dir}")
+
+
+def _training_progress(total: int):
+    """(on_progress, on_loading) callbacks: a rich bar with ETA on a terminal, else a line every 50 steps."""
+    started = time.monotonic()
+
+    def lines(step: int, steps: int, record: dict) -> None:
+        if step % 50 == 0 or step == steps:
+            typer.echo(f"{time.strftime('%H:%M:%S')} step {step}/{steps} loss {record['total']:.4f}"
+                       + (f" val R² {record['val_r2']:.4f}" if "val_r2" in record else ""), err=True)
+
+    def loading(done: int, count: int) -> None:
+        if done == count:
+            typer.echo(f"loaded {count} training grids in {time.monotonic() - started:.0f} s", err=True)
+
+    if not sys.stderr.isatty():
+        return lines, loading
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        TimeRemainingColumn(), console=_stderr_console())
+    progress.start()
+    task = progress.add_task("loading", total=None)
+
+    def bar(step: int, steps: int, record: dict) -> None:
+        score = f" val R² {record['val_r2']:.4f}" if "val_r2" in record else ""
+        progress.update(task, completed=step, total=steps, description=f"loss {record['total']:.4f}{score}")
+        if step == steps:
+            progress.stop()
+
+    def bar_loading(done: int, count: int) -> None:
+        progress.update(task, completed=done, total=count, description="loading data")
+
+    return bar, bar_loading
+
+
+@app.command()
+@user_errors
+def evaluate(
+    model: Annotated[str, typer.Argument(help="Shipped model name or model file.")],
+    dataset: Annotated[str, typer.Argument(help="Dataset name (elfkit data list).")],
+    split: Annotated[Split, typer.Option(help="Which split to score.")] = Split.TEST,
+    as_json: Annotated[bool, typer.Option("--json", help="Print every number as JSON.")] = False,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the README's Markdown table.")] = False,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Also write the full JSON (per sample) here.")] = None,
+):
+    """Accuracy of a model on a dataset split, per stratum and overall, beside the physics baseline."""
+    import elfkit.data
+    from elfkit.evaluation import evaluate as run_evaluation
+    from elfkit.evaluation import markdown_table
+    from elfkit.io import check_output_file
+    from elfkit.io._files import atomic_text_output
+    from elfkit.predict import get_model
+
+    if output is not None:
+        check_output_file(output)
+    get_model(model)
+    count = len(elfkit.data.open(dataset, split=split.value))
+    if count == 0:
+        raise ElfkitError(f"{dataset}: the {split.value} split holds no samples")
+    with _status(f"evaluating {model} on {count} samples of {dataset}/{split.value}"):
+        result = run_evaluation(model, dataset, split.value)
+    if output is not None:
+        with atomic_text_output(output) as handle:
+            json.dump(result, handle, indent=1)
+    if as_json:
+        typer.echo(json.dumps(result["table"], indent=2))
+    else:
+        typer.echo(markdown_table(result))
+
+
 data_app = typer.Typer(help="Reference datasets: generate, list, validate.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
@@ -481,7 +666,8 @@ def data_repack(name: Annotated[str, typer.Argument(help="Dataset name.")]):
     before = len(list((dataset.folder / "shards").glob("*.npz")))
     store = DatasetStore(dataset.folder)
     store.repack()
-    manifest = store.write_manifest(header, fixed_split=header.get("generator", {}).get("split"))
+    generator = header.get("generator", {})
+    manifest = store.write_manifest(header, fixed_split=generator.get("split"), stratify=generator.get("split_stratify"))
     after = len(list((dataset.folder / "shards").glob("*.npz")))
     typer.echo(f"{name}: {manifest['count']} samples, {before} shards -> {after}")
 

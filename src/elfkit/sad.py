@@ -20,6 +20,7 @@ the band limit are clipped to zero.
 
 from __future__ import annotations
 
+import itertools
 from functools import lru_cache
 from importlib import resources
 
@@ -88,30 +89,92 @@ def form_factor(z: int, kind: str, k: np.ndarray) -> np.ndarray:
     return _form_factor_spline(int(z), kind, float(np.ceil(k.max(initial=0.0))))(k)
 
 
+def sad_reciprocal(atoms: Atoms, grid_shape, kind: str = "total") -> np.ndarray:
+    """Fourier coefficients sum_a f_a(|G|) exp(-i G.r_a) (electrons) of the SAD on the
+    real-FFT layout of `grid_shape`, zero outside the sphere |G| < band_limit(grid).
+    `scipy.fft.irfftn(rho_g, s=grid_shape) * N / V` is the density in electrons/Å³.
+
+    Each FFT coefficient stands for a wave vector modulo the grid's reciprocal superlattice
+    (rows N_a b_a); the shortest representative is used, so the SAD depends on the grid's
+    points only, not on the lattice basis that indexes them (a skewed cell and its reduced
+    form give the same values at the same points)."""
+    _check_kind(kind)
+    grid = Grid(atoms.cell.array, check_grid_shape(grid_shape))
+    rho_g = np.zeros((grid.shape[0], grid.shape[1], grid.shape[2] // 2 + 1), dtype=complex)
+    frac = atoms.get_scaled_positions(wrap=True)
+    for shift, mask, g_norm in _wave_vector_images(grid):
+        offset = np.array(grid.shape) * shift
+        for z in np.unique(atoms.numbers):
+            structure = _structure_factor(frac[atoms.numbers == z], grid.shape, offset)
+            rho_g[mask] += form_factor(int(z), kind, g_norm) * structure[mask]
+    return rho_g
+
+
+_SHIFTS = np.array([m for m in itertools.product((-1, 0, 1), repeat=3) if any(m)])
+
+
+def _superlattice(grid: Grid) -> np.ndarray:
+    """Rows N_a b_a (1/Å, 2π included): the wave vectors that alias to G = 0 on the grid."""
+    return np.array(grid.shape)[:, None] * 2 * np.pi * np.linalg.inv(grid.cell).T
+
+
+def band_limit(grid: Grid) -> float:
+    """Radius (1/Å) of the largest sphere of wave vectors the grid holds without aliasing:
+    half the shortest non-zero vector of its reciprocal superlattice; pi / spacing for an
+    orthogonal grid of equal spacings."""
+    steps = np.array([m for m in itertools.product(range(-2, 3), repeat=3) if any(m)])
+    return 0.5 * float(np.linalg.norm(steps @ _superlattice(grid), axis=1).min())
+
+
+def _wave_vector_images(grid: Grid):
+    """(shift m, mask, |G|) for every superlattice shift that brings FFT wave vectors of the box
+    into the band-limit sphere: G + m N b has |.| < band_limit at the points of `mask`."""
+    k_max = band_limit(grid)
+    g = grid.reciprocal_vectors()
+    norm = np.linalg.norm(g, axis=-1)
+    inside = norm < k_max
+    images = [(np.zeros(3, dtype=int), inside, norm[inside])]
+    outside = ~inside
+    g_out = g[outside]
+    for shift in _SHIFTS:
+        moved = np.linalg.norm(g_out + shift @ _superlattice(grid), axis=-1)
+        hits = moved < k_max
+        if hits.any():
+            mask = np.zeros(norm.shape, dtype=bool)
+            mask[outside] = hits
+            images.append((shift, mask, moved[hits]))
+    return images
+
+
+def band_limited_wave_vectors(grid: Grid) -> np.ndarray:
+    """The wave vector (1/Å) each real-FFT coefficient of `grid` stands for in `sad_reciprocal`:
+    its shortest representative inside the band-limit sphere, shape (N1, N2, N3//2+1, 3);
+    zero outside the sphere. Spectral derivatives of the SAD use these."""
+    g = grid.reciprocal_vectors()
+    out = np.zeros_like(g)
+    for shift, mask, _ in _wave_vector_images(grid):
+        out[mask] = g[mask] + shift @ _superlattice(grid)
+    return out
+
+
 def sad(atoms: Atoms, grid_shape, kind: str = "total") -> np.ndarray:
     """SAD of `atoms` on the periodic grid `grid_shape` of its cell, electrons/Å³.
 
     Grid point (i, j, k) is at fractional (i/N1, j/N2, k/N3). The grid integral,
     sum * voxel volume, equals `electron_count(atoms, kind)` up to the clipped ripples.
     """
-    _check_kind(kind)
     grid = Grid(atoms.cell.array, check_grid_shape(grid_shape))
-    g_norm = np.linalg.norm(grid.reciprocal_vectors(), axis=-1)
-    g_max = np.pi / grid.spacing.max()
-    inside = g_norm < g_max
-    rho_g = np.zeros(g_norm.shape, dtype=complex)
-    frac = atoms.get_scaled_positions(wrap=True)
-    for z in np.unique(atoms.numbers):
-        structure = _structure_factor(frac[atoms.numbers == z], grid.shape)
-        rho_g[inside] += form_factor(int(z), kind, g_norm[inside]) * structure[inside]
+    rho_g = sad_reciprocal(atoms, grid.shape, kind)
     values = fft.irfftn(rho_g, s=grid.shape, workers=-1) * (np.prod(grid.shape) / grid.volume)
     return np.clip(values, 0.0, None)
 
 
-def _structure_factor(frac: np.ndarray, shape) -> np.ndarray:
-    """Exact S(h) = sum_a exp(-2 pi i h.u_a) on the real-FFT layout, via separable factors."""
+def _structure_factor(frac: np.ndarray, shape, offset=(0, 0, 0)) -> np.ndarray:
+    """Exact S(h) = sum_a exp(-2 pi i (h + offset).u_a) on the real-FFT layout of h, via
+    separable factors (`offset`: integer Miller indices added to every h)."""
     n1, n2, n3 = shape
     h = [np.fft.fftfreq(n1, 1.0 / n1), np.fft.fftfreq(n2, 1.0 / n2), np.fft.rfftfreq(n3, 1.0 / n3)]
+    h = [values + shift for values, shift in zip(h, offset)]
     e1, e2, e3 = (np.exp(-2j * np.pi * np.outer(frac[:, axis], h[axis])) for axis in range(3))
     out = np.empty((n1, n2, len(h[2])), dtype=complex)
     block = max(1, _H_BLOCK_BYTES // (16 * len(frac) * n2))

@@ -161,3 +161,96 @@ def _friendly_sizes(low: int, high: int, fft_friendly_size) -> list[int]:
         sizes.append(n)
         n += 1
     return sizes
+
+
+CRYSTAL_SEARCH_MAX_ATOMS = 1000
+"""Above this many atoms `crystal_grid_maps` uses the cell's own operations only (the search is O(N²))."""
+
+
+def crystal_grid_maps(atoms: Atoms, shape, symprec: float = DEFAULT_SYMPREC) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Integer maps (M, s), point n -> (M n + s) mod N, of every space-group operation of the
+    crystal that maps the grid's points onto grid points.
+
+    Unlike `seitz_operators`, the rotations come from the primitive cell, so a supercell whose
+    own lattice is less symmetric than its crystal (a 2x1x1 supercell of a cubic crystal) keeps
+    all of them; their translations are found from the atoms themselves (tolerance `symprec`, Å).
+    A field periodic in the primitive lattice (a prediction) is then averaged consistently in
+    any cell of the same crystal.
+    """
+    if len(atoms) > CRYSTAL_SEARCH_MAX_ATOMS:
+        kept, _ = commensurate_operators(seitz_operators(atoms, symprec), shape)
+        return [grid_map(op, shape) for op in kept]
+    n = np.array(shape, dtype=float)
+    columns = atoms.cell.array.T
+    maps, seen = [], set()
+    for rotation in _cartesian_rotations(atoms, symprec):
+        w = np.linalg.inv(columns) @ rotation @ columns
+        m = n[:, None] * w / n[None, :]
+        if np.abs(m - np.round(m)).max() > 1e-6:
+            continue
+        for translation in _translations(atoms, w, symprec):
+            s = translation * n
+            if np.abs(s - np.round(s)).max() > _GRID_TOLERANCE:
+                continue
+            mapping = (np.round(m).astype(int), np.mod(np.round(s), n).astype(int))
+            key = mapping[0].tobytes() + mapping[1].tobytes()
+            if key not in seen:
+                seen.add(key)
+                maps.append(mapping)
+    return maps
+
+
+def _cartesian_rotations(atoms: Atoms, symprec: float) -> list[np.ndarray]:
+    """Distinct Cartesian rotation matrices of the crystal's point group (from its primitive cell)."""
+    spglib = _spglib()
+    try:
+        lattice, frac, numbers = spglib.standardize_cell(_spglib_cell(atoms), to_primitive=True, no_idealize=True, symprec=symprec)
+        rotations = spglib.get_symmetry((lattice, frac, numbers), symprec=symprec)["rotations"]
+    except spglib.error.SpglibError:
+        return [np.eye(3)]
+    columns = np.asarray(lattice).T
+    found: list[np.ndarray] = []
+    for r in rotations:
+        cartesian = columns @ r @ np.linalg.inv(columns)
+        if not any(np.allclose(cartesian, other, atol=1e-6) for other in found):
+            found.append(cartesian)
+    return found
+
+
+def _translations(atoms: Atoms, w: np.ndarray, symprec: float) -> list[np.ndarray]:
+    """Every fractional translation t (mod 1) with W u + t mapping the atoms onto atoms of the same
+    element (within `symprec` Å), tried from the images of one atom of the rarest element."""
+    from scipy.spatial import cKDTree
+
+    frac = np.mod(atoms.get_scaled_positions(wrap=True), 1.0)
+    numbers = atoms.numbers
+    tolerance = 10 * symprec / np.linalg.norm(atoms.cell.array, axis=1).min()
+    rarest = min(np.unique(numbers), key=lambda z: (numbers == z).sum())
+    anchor = int(np.flatnonzero(numbers == rarest)[0])
+    image = frac @ w.T
+    trees = {z: cKDTree(frac[numbers == z], boxsize=1.0) for z in np.unique(numbers)}
+    probe = np.linspace(0, len(atoms) - 1, min(8, len(atoms))).astype(int)
+    found = []
+    for target in frac[numbers == rarest]:
+        t = target - image[anchor]
+        if all(_maps_onto(trees, image[i] + t, numbers[i], tolerance) for i in probe) and all(
+            _maps_onto(trees, image[i] + t, numbers[i], tolerance) for i in range(len(atoms))
+        ):
+            found.append(np.mod(t, 1.0))
+    return found
+
+
+def _maps_onto(trees, position: np.ndarray, z: int, tolerance: float) -> bool:
+    return trees[z].query(np.mod(position, 1.0), distance_upper_bound=tolerance)[0] <= tolerance
+
+
+def symmetrize_crystal(values: np.ndarray, atoms: Atoms, symprec: float = DEFAULT_SYMPREC) -> np.ndarray:
+    """Average a grid field over `crystal_grid_maps`: invariant under the crystal's operations
+    that keep the grid, the same in a cell and its supercells."""
+    values = np.asarray(values)
+    flat = values.ravel()
+    maps = crystal_grid_maps(atoms, values.shape, symprec)
+    total = np.zeros(values.size, dtype=float)
+    for mapping in maps:
+        total += flat[np.ravel_multi_index(_mapped_indices(mapping, values.shape), values.shape)]
+    return (total / len(maps)).reshape(values.shape)

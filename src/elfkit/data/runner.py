@@ -163,7 +163,9 @@ def run_order(items: list[dict], finished: set[str], spec, scratch_root: str | N
 
 def _publish(store: DatasetStore, spec) -> None:
     store.compact()
-    store.write_manifest(_manifest_header(spec), fixed_split=getattr(spec, "split", None))
+    store.write_manifest(
+        _manifest_header(spec), fixed_split=getattr(spec, "split", None), stratify=getattr(spec, "split_stratify", None)
+    )
 
 
 def _run(pending, spec, store, client, workers, scratch, report, on_progress) -> None:

@@ -93,6 +93,8 @@ class HydrogenMDSpec(Strict):
     grid_spacing_angstrom: float = Field(0.12, gt=0, le=0.12)
     md: MDParameters = MDParameters()
     trajectories: list[TrajectoryBlock] = Field(min_length=1)
+    split_stratify: Literal["rs_bohr"] | None = None
+    """Metadata key whose every value gets a test and a train trajectory (elfkit.data.store.stratified_splits)."""
 
 
 class PrototypeSpec(Strict):

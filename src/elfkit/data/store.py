@@ -71,10 +71,36 @@ def structure_hash(atoms: Atoms) -> str:
     return digest.hexdigest()[:16]
 
 
+def _group_hash(group: str) -> float:
+    return int(hashlib.sha256(group.encode()).hexdigest()[:8], 16) / 2**32
+
+
 def split_of(group: str, val: float = 0.1, test: float = 0.1) -> str:
     """Deterministic split of a group (never of a single sample): hash -> [0, 1) -> split."""
-    u = int(hashlib.sha256(group.encode()).hexdigest()[:8], 16) / 2**32
+    u = _group_hash(group)
     return "test" if u < test else "val" if u < test + val else "train"
+
+
+STRATIFIED_SPLIT_RULE = (
+    "by group (trajectory or parent structure), stratified by {key}: within each value of {key} the groups "
+    "are ordered by sha256(group); the first goes to test, the second to val when there are at least 4, "
+    "the rest to train"
+)
+
+
+def stratified_splits(group_strata: dict[str, object]) -> dict[str, str]:
+    """Split of each group so that every stratum (e.g. a density rs) has at least one group in
+    test and, with two or more groups, one in train; val gets one group of strata with >= 4.
+    `group_strata` maps group -> stratum value. Deterministic (sha256 of the group name)."""
+    by_stratum: dict[object, list[str]] = {}
+    for group, stratum in group_strata.items():
+        by_stratum.setdefault(stratum, []).append(group)
+    splits = {}
+    for groups in by_stratum.values():
+        ordered = sorted(groups, key=_group_hash)
+        for rank, group in enumerate(ordered):
+            splits[group] = "test" if rank == 0 else "val" if rank == 1 and len(ordered) >= 4 else "train"
+    return splits
 
 
 @dataclass
@@ -261,18 +287,23 @@ class DatasetStore:
             save_samples(self.folder / "shards" / f"shard-{number:04d}.npz", samples[start : start + self.shard_size])
             number += 1
 
-    def write_manifest(self, extra: dict, fixed_split: str | None = None) -> dict:
+    def write_manifest(self, extra: dict, fixed_split: str | None = None, stratify: str | None = None) -> dict:
         """Rebuild manifest.json from every shard and item file; returns it. `fixed_split`
-        puts every sample in one split (a transfer set); otherwise split_of(group) decides.
+        puts every sample in one split (a transfer set); `stratify` (a metadata key such as
+        'rs_bohr') splits with `stratified_splits`; otherwise split_of(group) decides.
         A structure stored twice (a repack killed midway) is listed once."""
-        rows, seen = [], set()
+        located, seen = [], set()
         for path in self._shard_files() + self._item_files():
             for row in read_index(path):
-                if row["key"] in seen:
-                    continue
-                seen.add(row["key"])
-                split = fixed_split or split_of(row["group"])
-                rows.append({**row, "split": split, "shard": path.relative_to(self.folder).as_posix()})
+                if row["key"] not in seen:
+                    seen.add(row["key"])
+                    located.append((row, path.relative_to(self.folder).as_posix()))
+        if stratify:
+            splits = stratified_splits({row["group"]: row["metadata"].get(stratify) for row, _ in located})
+            extra = {**extra, "split_rule": STRATIFIED_SPLIT_RULE.format(key=stratify)}
+        else:
+            splits = {row["group"]: split_of(row["group"]) for row, _ in located}
+        rows = [{**row, "split": fixed_split or splits[row["group"]], "shard": shard} for row, shard in located]
         manifest = {**extra, "count": len(rows), "samples": rows}
         with atomic_text_output(self.folder / "manifest.json") as handle:
             json.dump(manifest, handle, indent=1)

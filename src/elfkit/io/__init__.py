@@ -28,12 +28,13 @@ from elfkit.io._files import base_name
 from elfkit.io.arrays import read_npy_values, read_npz_field, write_npy_field, write_npz_field
 from elfkit.io.cube import read_cube_field, write_cube_field
 from elfkit.io.outputs import check_input_file, check_output_file, check_output_folder, staged_folder
-from elfkit.io.structures import read_structure, validate_structure
+from elfkit.io.structures import read_frames, read_structure, validate_structure
 from elfkit.io.vasp import read_vasp_volumetric, vasp_quantity, write_vasp_volumetric
 from elfkit.io.xsf import read_xsf_field, write_xsf_field
 
 __all__ = [
     "read_field",
+    "read_frames",
     "write_field",
     "save_field",
     "field_format",

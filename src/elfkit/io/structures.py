@@ -36,7 +36,21 @@ def read_structure(path: str | Path, index: int | str = -1) -> Atoms:
     return atoms
 
 
-def _ase_read(path: Path, index) -> Atoms:
+def read_frames(path: str | Path) -> list[Atoms]:
+    """Every frame of a structure file (extxyz, ASE .traj, VASP XDATCAR, ...; one for
+    single-structure formats), each validated; StructureError naming the file and frame."""
+    path = check_input_file(path, StructureError)
+    if path.stat().st_size == 0 or not path.read_bytes().strip():
+        raise StructureError(f"{path}: the file is empty")
+    frames = _ase_read(path, ":", all_frames=True)
+    if not frames:
+        raise StructureError(f"{path}: the file holds no structure")
+    for number, atoms in enumerate(frames):
+        validate_structure(atoms, source=str(path) if len(frames) == 1 else f"{path} (frame {number})")
+    return frames
+
+
+def _ase_read(path: Path, index, all_frames: bool = False):
     import ase.io
 
     try:
@@ -48,6 +62,8 @@ def _ase_read(path: Path, index) -> Atoms:
     except Exception as exc:  # ASE raises many types for malformed input
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise StructureError(f"{path}: cannot read a structure ({reason})") from None
+    if all_frames:
+        return atoms if isinstance(atoms, list) else [atoms]
     if isinstance(atoms, list):
         atoms = atoms[-1] if atoms else Atoms()
     return atoms

@@ -1,0 +1,151 @@
+"""Accuracy of a model on a dataset split, per stratum and overall, beside the physics baseline.
+
+`evaluate(model, dataset, split)` predicts every sample of the split on its own grid
+(`elfkit.predict.predict`) and compares with the DFT ELF: R², MAE, RMSE, histogram W1, the
+residual's long-wavelength power fraction and correlation length (`elfkit.analysis.metrics`),
+and, for crystals (`critical=True`), the networking value error and the recall of maxima and
+saddles matched within 0.2 Å (`elfkit.analysis.critical`). The physics baseline is the
+gradient-expansion ELF of the SAD (`elfkit.features`), with no learning at all.
+Strata are densities rs (bohr) for the fluid and crystal formula-plus-group for crystals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from elfkit.field import Field
+
+BASELINE = "physics baseline"
+MATCH_TOLERANCE_ANGSTROM = 0.2
+_AVERAGED = ("r2", "mae", "rmse", "wasserstein_1", "long_wavelength_power_fraction", "correlation_length_angstrom")
+
+
+def field_scores(pred: Field, ref: Field) -> dict:
+    """Per-sample accuracy numbers of `pred` against `ref` (same grid)."""
+    from elfkit.analysis.metrics import autocorrelation, distributions, long_wavelength_fraction, nearest_neighbour_distance, pointwise
+
+    residual = Field(ref.atoms, pred.values.astype(np.float64) - ref.values, "scalar")
+    d_nn = nearest_neighbour_distance(ref.atoms, None)
+    return {
+        **pointwise(pred.values, ref.values),
+        **distributions(pred.values, ref.values),
+        "long_wavelength_power_fraction": long_wavelength_fraction(residual, d_nn),
+        "correlation_length_angstrom": autocorrelation(residual)["correlation_length_angstrom"],
+    }
+
+
+def topology_scores(pred: Field, ref: Field) -> dict:
+    """Networking value error and recall of maxima and saddles (within 0.2 Å) of `pred` against `ref`."""
+    from elfkit.analysis.critical import critical_points, match_critical_points
+    from elfkit.analysis.network import networking_value
+
+    phi_pred, phi_ref = networking_value(pred), networking_value(ref)
+    points_pred, points_ref = critical_points(pred), critical_points(ref)
+    scores = {
+        "networking_value": phi_pred,
+        "networking_value_ref": phi_ref,
+        "networking_value_error": None if phi_pred is None or phi_ref is None else abs(phi_pred - phi_ref),
+    }
+    for kind, plural in (("maximum", "maxima"), ("saddle", "saddles")):
+        p = [x for x in points_pred if x.type == kind]
+        r = [x for x in points_ref if x.type == kind]
+        match = match_critical_points(p, r, ref.atoms.cell.array, tol=MATCH_TOLERANCE_ANGSTROM)
+        scores[f"recall_{plural}"] = match["recall"]
+        scores[f"count_{plural}"] = [len(p), len(r)]
+    return scores
+
+
+def baseline_field(atoms, shape) -> Field:
+    """The physics baseline: the gradient-expansion ELF of the SAD on `shape`."""
+    from elfkit.features import GE_ELF_CHANNEL, physics_channels
+
+    return Field(atoms, physics_channels(atoms, shape)[GE_ELF_CHANNEL], "elf")
+
+
+def evaluate(
+    model: str | Path,
+    dataset: str,
+    split: str = "test",
+    critical: bool | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> dict:
+    """Scores of `model` and of the physics baseline on every sample of `dataset`/`split`,
+    aggregated per stratum and overall (means over samples; worst R² too)."""
+    import elfkit.data
+    from elfkit.predict import get_model, predict
+    from elfkit.train.loader import stratum_of
+
+    loaded = get_model(model)
+    opened = elfkit.data.open(dataset, split=split)
+    critical = opened.manifest.get("kind") == "relaxed-crystals" if critical is None else critical
+    samples = []
+    for done, sample in enumerate(opened, 1):
+        ref = Field(sample.atoms, sample.elf, "elf")
+        stratum = stratum_of(sample) if not critical else f"{sample.group.removeprefix('crystal-')} {sample.pressure_gpa:.0f} GPa"
+        for name, pred in ((loaded.name, predict(sample.atoms, sample.elf.shape, loaded)), (BASELINE, baseline_field(sample.atoms, sample.elf.shape))):
+            scores = field_scores(pred, ref)
+            if critical:
+                scores.update(topology_scores(pred, ref))
+            samples.append({"model": name, "key": sample.key, "stratum": stratum, "pressure_gpa": sample.pressure_gpa, **scores})
+        if on_progress:
+            on_progress(done, len(opened))
+    return {
+        "model": loaded.name,
+        "model_file": loaded.source,
+        "dataset": dataset,
+        "split": split,
+        "samples": samples,
+        "table": aggregate(samples),
+    }
+
+
+def aggregate(samples: list[dict]) -> list[dict]:
+    """One row per (model, stratum) and per model overall: sample means of the scores."""
+    rows = []
+    for model in dict.fromkeys(s["model"] for s in samples):
+        mine = [s for s in samples if s["model"] == model]
+        strata = sorted(dict.fromkeys(s["stratum"] for s in mine), key=_stratum_order)
+        for stratum in strata + ["all"]:
+            chosen = [s for s in mine if stratum == "all" or s["stratum"] == stratum]
+            rows.append({"model": model, "stratum": stratum, "samples": len(chosen), **_means(chosen)})
+    return rows
+
+
+def _stratum_order(stratum: str):
+    parts = stratum.split()
+    return (0, float(parts[1]), "") if parts[0] == "rs" else (1, 0.0, stratum)
+
+
+def _means(chosen: list[dict]) -> dict:
+    out = {}
+    for key in _AVERAGED + ("networking_value_error", "recall_maxima", "recall_saddles"):
+        values = [s[key] for s in chosen if s.get(key) is not None]
+        if values:
+            out[key] = float(np.mean(values))
+    r2 = [s["r2"] for s in chosen if s.get("r2") is not None]
+    if r2:
+        out["r2_min"] = float(np.min(r2))
+    return out
+
+
+def markdown_table(result: dict) -> str:
+    """The README's model table: one row per model and stratum."""
+    columns = [
+        ("R²", "r2", "{:.4f}"), ("worst R²", "r2_min", "{:.4f}"), ("MAE", "mae", "{:.4f}"), ("RMSE", "rmse", "{:.4f}"),
+        ("W1", "wasserstein_1", "{:.4f}"), ("long-wavelength fraction", "long_wavelength_power_fraction", "{:.2f}"),
+        ("correlation length (Å)", "correlation_length_angstrom", "{:.2f}"),
+        ("|Δφ|", "networking_value_error", "{:.3f}"), ("recall maxima", "recall_maxima", "{:.2f}"),
+        ("recall saddles", "recall_saddles", "{:.2f}"),
+    ]
+    present = [c for c in columns if any(c[1] in row for row in result["table"])]
+    lines = [
+        "| model | stratum | samples | " + " | ".join(c[0] for c in present) + " |",
+        "|---|---|---|" + "---|" * len(present),
+    ]
+    for row in result["table"]:
+        cells = [c[2].format(row[c[1]]) if c[1] in row else "-" for c in present]
+        lines.append(f"| {row['model']} | {row['stratum']} | {row['samples']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,87 @@
+"""What a model sees: channels computed from geometry alone, analytically, on any grid and cell.
+
+Everything starts from the SAD (`elfkit.sad`, electrons/Å³) in reciprocal space, so its
+gradient and Laplacian are exact spectral derivatives of the band-limited density. The
+channels are dimensionless and of order one (grid convention of `elfkit.grid`):
+
+0. ``log_density``: (ln rho[e/bohr³] + 3) / 3
+1. ``ge_elf``: the ELF of the SAD with the second-order gradient expansion of the kinetic
+   energy (Kirzhnits; Tsirelson and Stash 2002): tau = tau_TF + tau_W / 9 + lap(rho) / 6,
+   the "physics baseline" ELF with no learning at all.
+2. ``reduced_gradient``: s / (1 + s), s = |grad rho| / (2 (3 pi²)^(1/3) rho^(4/3))
+3. ``reduced_laplacian``: tanh(q), q = lap(rho) / (4 (3 pi²)^(2/3) rho^(5/3))
+4-9. ``metric_*``: the grid's metric, constant over the cell: h_a . h_b / h0² - delta_ab for the
+   voxel steps h_a = a_a / N_a (Å) and h0 = REFERENCE_SPACING_ANGSTROM, so a convolution can tell
+   a skewed or stretched voxel lattice from the cubic one it mostly trained on.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from ase import Atoms
+from scipy import fft
+
+from elfkit.grid import Grid, check_grid_shape
+from elfkit.physics import RHO_MIN_AU, elf_from_density
+from elfkit.sad import band_limited_wave_vectors, sad_reciprocal
+from elfkit.units import BOHR_IN_ANGSTROM
+
+METRIC_PAIRS = ((0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2))
+CHANNELS: tuple[str, ...] = ("log_density", "ge_elf", "reduced_gradient", "reduced_laplacian") + tuple(
+    f"metric_{a}{b}" for a, b in METRIC_PAIRS
+)
+GE_ELF_CHANNEL = 1
+REFERENCE_SPACING_ANGSTROM = 0.11
+_KF = (3 * np.pi**2) ** (1 / 3)
+_C_TF = 0.3 * _KF**2
+
+
+def density_derivatives(atoms: Atoms, grid_shape, kind: str = "total") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """SAD rho (e/bohr³), its gradient (3, N1, N2, N3; e/bohr⁴) and Laplacian (e/bohr⁵),
+    exact spectral derivatives of the band-limited SAD on `grid_shape` of the cell of `atoms`."""
+    grid = Grid(atoms.cell.array, check_grid_shape(grid_shape))
+    rho_g = sad_reciprocal(atoms, grid.shape, kind)
+    g = band_limited_wave_vectors(grid) * BOHR_IN_ANGSTROM
+    scale = np.prod(grid.shape) / grid.volume * BOHR_IN_ANGSTROM**3
+
+    def to_real(values_g: np.ndarray) -> np.ndarray:
+        return fft.irfftn(values_g, s=grid.shape, workers=-1) * scale
+
+    rho = to_real(rho_g)
+    gradient = np.stack([to_real(1j * g[..., axis] * rho_g) for axis in range(3)])
+    laplacian = to_real(-(g**2).sum(axis=-1) * rho_g)
+    return rho, gradient, laplacian
+
+
+def gradient_expansion_elf(rho: np.ndarray, gradient: np.ndarray, laplacian: np.ndarray) -> np.ndarray:
+    """ELF (dimensionless) of a density with tau from the second-order gradient expansion,
+    tau = tau_TF + tau_W / 9 + lap(rho) / 6; inputs in atomic units (see density_derivatives)."""
+    rho = np.clip(rho, 0.0, None)
+    weizsaecker = np.divide((gradient**2).sum(axis=0), 8 * rho, out=np.zeros_like(rho), where=rho > RHO_MIN_AU)
+    tau = _C_TF * rho ** (5 / 3) + weizsaecker / 9 + laplacian / 6
+    return elf_from_density(rho, gradient, tau)
+
+
+def physics_channels(atoms: Atoms, grid_shape) -> np.ndarray:
+    """The model input: float32 array (len(CHANNELS), N1, N2, N3) on the grid of the cell."""
+    rho, gradient, laplacian = density_derivatives(atoms, grid_shape)
+    safe = np.clip(rho, RHO_MIN_AU, None)
+    s = np.sqrt((gradient**2).sum(axis=0)) / (2 * _KF * safe ** (4 / 3))
+    q = laplacian / (4 * _KF**2 * safe ** (5 / 3))
+    channels = [
+        (np.log(safe) + 3.0) / 3.0,
+        gradient_expansion_elf(rho, gradient, laplacian),
+        s / (1.0 + s),
+        np.tanh(q),
+    ]
+    metric = grid_metric(atoms.cell.array, rho.shape)
+    channels += [np.full(rho.shape, value) for value in metric]
+    return np.stack(channels).astype(np.float32)
+
+
+def grid_metric(cell: np.ndarray, grid_shape) -> np.ndarray:
+    """The six metric values h_a . h_b / h0² - delta_ab of METRIC_PAIRS (dimensionless) for
+    voxel steps h_a = cell[a] / N_a (Å); all zero for a cubic grid of spacing h0."""
+    steps = np.asarray(cell, dtype=float) / np.asarray(grid_shape, dtype=float)[:, None]
+    gram = steps @ steps.T / REFERENCE_SPACING_ANGSTROM**2 - np.eye(3)
+    return np.array([gram[a, b] for a, b in METRIC_PAIRS])

@@ -1,0 +1,36 @@
+"""Model architectures by name, and the shipped models (see `checkpoint.py` for the format).
+
+    from elfkit.models import build, ARCHITECTURES
+    net = build("periodic-unet", width=32)
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from torch import nn
+
+from elfkit.errors import ElfkitError
+
+
+class Architecture(str, Enum):
+    """Every architecture elfkit can build, by its registry name."""
+
+    PERIODIC_UNET = "periodic-unet"
+
+
+def _classes() -> dict[str, type[nn.Module]]:
+    from elfkit.models.unet import PeriodicUNet
+
+    return {Architecture.PERIODIC_UNET.value: PeriodicUNet}
+
+
+ARCHITECTURES: tuple[str, ...] = tuple(a.value for a in Architecture)
+
+
+def build(architecture: str, **config) -> nn.Module:
+    """A fresh (untrained) network of the named architecture with its config keywords."""
+    classes = _classes()
+    if architecture not in classes:
+        raise ElfkitError(f"unknown architecture {architecture!r}; known: {', '.join(ARCHITECTURES)}")
+    return classes[architecture](**config)

@@ -1,0 +1,151 @@
+"""ELF prediction from geometry: `predict(atoms, grid_shape, model) -> Field`.
+
+The one path every command uses (`elfkit predict`, `evaluate`, `screen --model`):
+
+1. the features (`elfkit.features`) on the model's grid: the user's grid when its spacing along
+   every axis lies in the model's range (`MODEL_SPACING_ANGSTROM`), else a grid of
+   `INTERNAL_SPACING_ANGSTROM` on the same cell, from which the logits are interpolated back
+   (periodic cubic B-spline on the logit, so the ELF stays in (0, 1));
+2. the network on the whole periodic cell, or for large cells on overlapping periodic tiles
+   with a halo of the network's receptive radius (the same result: every convolution sees
+   the same inputs);
+3. the average over the crystal's space group operations that map the grid onto itself
+   (Seitz operators, `elfkit.symmetry`), so the prediction has the crystal's symmetry by
+   construction.
+Units: Å for cells and positions, ELF dimensionless.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+from ase import Atoms
+
+from elfkit.features import physics_channels
+from elfkit.field import Field
+from elfkit.grid import DEFAULT_SPACING_ANGSTROM, Grid, check_grid_shape
+from elfkit.models.checkpoint import LoadedModel, load_model
+
+DEFAULT_MODEL = "hydrogen"
+MODEL_SPACING_ANGSTROM = (0.10, 0.125)
+"""Grid spacings (Å) the shipped models trained on (0.104-0.114 Å) and predict on directly."""
+INTERNAL_SPACING_ANGSTROM = 0.11
+"""Spacing (Å) of the grid a prediction runs on when the user's grid lies outside the range."""
+TILE_POINTS = 64
+"""Edge (grid points) of the output block of one tile; cells larger than WHOLE_CELL_POINTS run in tiles."""
+WHOLE_CELL_POINTS = 96**3
+
+
+@lru_cache(maxsize=4)
+def _cached_model(path: str, modified: float) -> LoadedModel:
+    return load_model(path)
+
+
+def get_model(model: str | Path | LoadedModel = DEFAULT_MODEL) -> LoadedModel:
+    """A loaded model: a shipped name, a model file, or an already loaded model (cached)."""
+    if isinstance(model, LoadedModel):
+        return model
+    from elfkit.models.checkpoint import resolve
+
+    path = resolve(model)
+    return _cached_model(str(path), path.stat().st_mtime)
+
+
+def model_grid_shape(cell: np.ndarray, grid_shape) -> tuple[int, int, int]:
+    """The grid the network runs on for a requested grid (see the module docstring)."""
+    spacing = Grid(cell, grid_shape).spacing
+    low, high = MODEL_SPACING_ANGSTROM
+    if np.all((spacing >= low) & (spacing <= high)):
+        return tuple(grid_shape)
+    lengths = np.linalg.norm(cell, axis=1)
+    return tuple(max(1, round(length / INTERNAL_SPACING_ANGSTROM)) for length in lengths)
+
+
+@torch.no_grad()
+def network_logits(net: torch.nn.Module, features: np.ndarray, tile: int = TILE_POINTS, whole_cell_points: int = WHOLE_CELL_POINTS) -> np.ndarray:
+    """ELF logits (N1, N2, N3) of the network on periodic features (C, N1, N2, N3): the whole
+    cell at once when it has at most `whole_cell_points` points, else tiles of `tile` points per
+    axis cut with wrap-around and a halo of the receptive radius (identical results)."""
+    x = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
+    shape = features.shape[1:]
+    if math.prod(shape) <= whole_cell_points:
+        return net(x[None], periodic=True)[0].numpy()
+    halo = net.receptive_radius
+    out = np.empty(shape, dtype=np.float32)
+    starts = [range(0, n, tile) for n in shape]
+    for i in starts[0]:
+        for j in starts[1]:
+            for k in starts[2]:
+                block = [np.arange(o - halo, min(o + tile, n) + halo) % n for o, n in zip((i, j, k), shape)]
+                inputs = x[:, block[0]][:, :, block[1]][:, :, :, block[2]]
+                size = [len(b) - 2 * halo for b in block]
+                out[i : i + size[0], j : j + size[1], k : k + size[2]] = net(inputs[None], periodic=False)[0].numpy()
+    return out
+
+
+def interpolate_periodic(values: np.ndarray, shape) -> np.ndarray:
+    """Values of a periodic grid field at the points of another grid of the same cell
+    (periodic cubic B-spline; grid convention of elfkit.grid)."""
+    from scipy.ndimage import map_coordinates
+
+    if tuple(values.shape) == tuple(shape):
+        return values
+    axes = [np.arange(n) * (m / n) for n, m in zip(shape, values.shape)]
+    coords = np.stack(np.meshgrid(*axes, indexing="ij"))
+    return map_coordinates(values, coords, order=3, mode="grid-wrap").astype(np.float32)
+
+
+def symmetry_pool(values: np.ndarray, atoms: Atoms) -> np.ndarray:
+    """Average over the crystal's space-group operations that map the grid onto itself
+    (`elfkit.symmetry.crystal_grid_maps`: the same set for a cell and its supercells)."""
+    from elfkit.symmetry import symmetrize_crystal
+
+    return symmetrize_crystal(values, atoms).astype(np.float32)
+
+
+def predict(
+    atoms: Atoms,
+    grid_shape=None,
+    model: str | Path | LoadedModel = DEFAULT_MODEL,
+    symmetrize: bool = True,
+    tile: int = TILE_POINTS,
+    whole_cell_points: int = WHOLE_CELL_POINTS,
+) -> Field:
+    """Predicted ELF (dimensionless) of `atoms` (positions and cell in Å) on `grid_shape`
+    (default: spacing <= 0.12 Å), as a Field with the model's name in its metadata."""
+    from elfkit.io import validate_structure
+
+    validate_structure(atoms, "structure")
+    loaded = get_model(model)
+    cell = atoms.cell.array
+    shape = check_grid_shape(grid_shape) if grid_shape is not None else Grid.for_spacing(cell, DEFAULT_SPACING_ANGSTROM).shape
+    internal = model_grid_shape(cell, shape)
+    logits = network_logits(loaded.net, physics_channels(atoms, internal), tile, whole_cell_points)
+    elf = 1.0 / (1.0 + np.exp(-interpolate_periodic(logits, shape).astype(np.float64)))
+    if symmetrize:
+        elf = symmetry_pool(elf, atoms)
+    metadata = {"model": loaded.name, "model_file": loaded.source, "model_grid": list(internal)}
+    return Field(atoms.copy(), elf.astype(np.float32), "elf", metadata=metadata)
+
+
+def domain_warnings(atoms: Atoms, model: str | Path | LoadedModel = DEFAULT_MODEL) -> list[str]:
+    """Plain-language reasons why `atoms` lies outside the model's training domain (may be empty):
+    elements it never saw, a valence density rs (bohr) outside the trained range."""
+    from elfkit.structure_info import wigner_seitz_radius
+    from elfkit.sad import electron_count
+
+    domain = get_model(model).metadata.get("domain", {})
+    warnings = []
+    unseen = sorted(set(atoms.get_chemical_symbols()) - set(domain.get("elements", [])))
+    if domain.get("elements") and unseen:
+        warnings.append(f"elements {', '.join(unseen)} are outside the training set ({', '.join(domain['elements'])})")
+    if domain.get("rs_bohr"):
+        rs = wigner_seitz_radius(atoms.get_volume(), electron_count(atoms, "valence"))
+        low, high = domain["rs_bohr"]
+        if not low - 0.05 <= rs <= high + 0.05:
+            warnings.append(f"density rs = {rs:.2f} bohr is outside the trained range {low:g}-{high:g} bohr")
+    return warnings

@@ -1,0 +1,78 @@
+"""The training config: a YAML file validated by pydantic; the shipped models' configs live in configs/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from elfkit.errors import ElfkitError
+from elfkit.models import Architecture
+
+
+class ConfigError(ElfkitError):
+    """A training config is missing or invalid."""
+
+
+class Augmentation(BaseModel):
+    """Exact augmentations of a labelled grid: the lattice's own point-group operations that
+    map the grid onto itself (48 for a cubic cell), and unimodular shears of the lattice
+    basis (same points, skewed voxels) with probability `shear_probability`."""
+
+    model_config = ConfigDict(extra="forbid")
+    point_group: bool = True
+    shear_probability: float = Field(0.2, ge=0, le=1)
+
+
+class LossWeights(BaseModel):
+    """Which loss terms enter (balanced by learned uncertainty weights, Kendall et al. 2018)."""
+
+    model_config = ConfigDict(extra="forbid")
+    vox: bool = True
+    hist: bool = True
+    grad: bool = True
+    hist_points: int = Field(32768, gt=0)
+
+
+class TrainConfig(BaseModel):
+    """Everything that defines a training run; the same config and seed give the same model."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    datasets: list[str] = ["hydrogen-fluid"]
+    architecture: Architecture = Architecture.PERIODIC_UNET
+    model: dict = {}
+    seed: int = 0
+    steps: int = Field(gt=0)
+    learning_rate: float = Field(2e-3, gt=0)
+    warmup_steps: int = Field(100, ge=0)
+    weight_decay: float = Field(0.0, ge=0)
+    max_block: int = Field(64, ge=8)
+    bf16: bool = True
+    threads: int = Field(2, ge=1)
+    validate_every: int = Field(500, gt=0)
+    validation_samples: int = Field(45, gt=0)
+    checkpoint_minutes: float = Field(5.0, gt=0)
+    augment: Augmentation = Augmentation()
+    losses: LossWeights = LossWeights()
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """Read and validate a training config (YAML); ConfigError naming the file and the first problem."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a config is a YAML mapping of settings")
+    try:
+        return TrainConfig.model_validate(raw)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"]) or "config"
+        raise ConfigError(f"{path}: {where}: {error['msg']}") from None

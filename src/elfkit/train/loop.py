@@ -1,0 +1,287 @@
+"""The training loop: deterministic for a seed, resumable after a kill, logged and plotted.
+
+Run folder (`out_dir`):
+  state.pt        everything needed to resume (weights, optimiser, loss weights, step, time),
+                  written atomically every `checkpoint_minutes` and at the end
+  log.jsonl       one line per logged step (loss terms, their weights, learning rate) and per
+                  validation (R², MAE on a fixed val subset)
+  losses.png      the loss terms, their learned weights and the validation R² against step
+  NAME.safetensors  the finished model (elfkit.models.checkpoint), written at the last step
+
+The sample and augmentation of step t depend only on (seed, t), so a resumed run takes the
+same path as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import elfkit
+from elfkit.models import build
+from elfkit.models.checkpoint import save_model
+from elfkit.train.augment import augment
+from elfkit.train.config import TrainConfig
+from elfkit.train.loader import LabelledGrid, load_split, spread_subset, training_block
+from elfkit.train.losses import UncertaintyWeights, grad_loss, hist_loss, vox_loss
+
+LOG_EVERY = 20
+WEIGHTS_LR_SCALE = 10.0
+"""The uncertainty weights learn this much faster than the network (they start at 1 and settle near 1/loss)."""
+
+
+def _learning_rate(config: TrainConfig, step: int) -> float:
+    """Linear warm-up, then cosine decay to 5 % of the peak at the last step."""
+    if step < config.warmup_steps:
+        return config.learning_rate * (step + 1) / config.warmup_steps
+    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    return config.learning_rate * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+
+
+def _sample_for_step(config: TrainConfig, step: int, count: int) -> tuple[int, np.random.Generator]:
+    """Index of the training grid for `step` (a fresh shuffle every epoch) and the step's RNG."""
+    epoch, position = divmod(step, count)
+    order = np.random.default_rng([config.seed, epoch]).permutation(count)
+    return int(order[position]), np.random.default_rng([config.seed, 1_000_003, step])
+
+
+def _loss_names(config: TrainConfig) -> list[str]:
+    return [name for name in ("vox", "hist", "grad") if getattr(config.losses, name)]
+
+
+class Trainer:
+    """One training run of `config` in `out_dir`; `run()` resumes from state.pt when present."""
+
+    def __init__(self, config: TrainConfig, out_dir: Path, on_progress: Callable[[int, int, dict], None] | None = None):
+        self.config, self.out_dir, self.on_progress = config, Path(out_dir), on_progress
+        torch.manual_seed(config.seed)
+        torch.set_num_threads(config.threads)
+        self.net = build(config.architecture.value, **config.model)
+        self.weights = UncertaintyWeights(_loss_names(config))
+        self.optimiser = torch.optim.AdamW(
+            [
+                {"params": list(self.net.parameters()), "lr_scale": 1.0},
+                {"params": list(self.weights.parameters()), "lr_scale": WEIGHTS_LR_SCALE, "weight_decay": 0.0},
+            ],
+            lr=config.learning_rate,
+            weight_decay=config.weight_decay,
+        )
+        self.step, self.seconds = 0, 0.0
+        self.train_grids: list[LabelledGrid] = []
+        self.val_grids: list[LabelledGrid] = []
+
+    @property
+    def state_path(self) -> Path:
+        """The resumable state file."""
+        return self.out_dir / "state.pt"
+
+    def load_data(self, on_progress: Callable[[int, int], None] | None = None) -> None:
+        """Read the train split and the fixed validation subset into memory."""
+        self.train_grids = load_split(self.config.datasets, "train", on_progress)
+        self.val_grids = spread_subset(load_split(self.config.datasets, "val"), self.config.validation_samples)
+
+    def resume(self) -> bool:
+        """Load state.pt if it exists; True when a run was resumed."""
+        if not self.state_path.is_file():
+            return False
+        state = torch.load(self.state_path, weights_only=False)
+        if state["config"] != self.config.model_dump(mode="json"):
+            from elfkit.train.config import ConfigError
+
+            raise ConfigError(f"{self.state_path}: a run with another config is in this folder; use another --out")
+        self.net.load_state_dict(state["net"])
+        self.weights.load_state_dict(state["weights"])
+        self.optimiser.load_state_dict(state["optimiser"])
+        self.step, self.seconds = state["step"], state["seconds"]
+        torch.set_rng_state(state["torch_rng"])
+        return True
+
+    def save_state(self) -> None:
+        """Write state.pt atomically."""
+        from elfkit.io._files import atomic_output
+
+        state = {
+            "config": self.config.model_dump(mode="json"),
+            "net": self.net.state_dict(),
+            "weights": self.weights.state_dict(),
+            "optimiser": self.optimiser.state_dict(),
+            "step": self.step,
+            "seconds": self.seconds,
+            "torch_rng": torch.get_rng_state(),
+        }
+        with atomic_output(self.state_path) as tmp:
+            torch.save(state, tmp)
+
+    def train_step(self) -> dict:
+        """One optimiser step on one augmented training grid; returns the logged numbers."""
+        config = self.config
+        index, rng = _sample_for_step(config, self.step, len(self.train_grids))
+        grid = self.train_grids[index]
+        features, elf, _ = augment(
+            grid.features, grid.elf, grid.cell, rng, config.augment.point_group, config.augment.shear_probability
+        )
+        inputs, labels, periodic = training_block(features, elf, config.max_block, self.net.receptive_radius, rng)
+        for group in self.optimiser.param_groups:
+            group["lr"] = _learning_rate(config, self.step) * group["lr_scale"]
+        x, y = torch.from_numpy(np.ascontiguousarray(inputs))[None], torch.from_numpy(np.ascontiguousarray(labels))[None]
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
+            logits = self.net(x, periodic=periodic)
+        pred = torch.sigmoid(logits.float())
+        generator = torch.Generator().manual_seed(int(rng.integers(2**31)))
+        terms = {"vox": vox_loss(pred, y), "hist": hist_loss(pred, y, config.losses.hist_points, generator), "grad": grad_loss(pred, y, periodic)}
+        terms = {name: terms[name] for name in self.weights.names}
+        total = self.weights(terms)
+        self.optimiser.zero_grad(set_to_none=True)
+        total.backward()
+        torch.nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
+        self.optimiser.step()
+        return {
+            "step": self.step,
+            "lr": self.optimiser.param_groups[0]["lr"],
+            "total": float(total.detach()),
+            **{f"loss_{k}": float(v.detach()) for k, v in terms.items()},
+            **{f"weight_{k}": v for k, v in self.weights.weights().items()},
+        }
+
+    @torch.no_grad()
+    def validate(self) -> dict:
+        """R² and MAE (float32 inference) over the fixed validation subset, pooled and per grid."""
+        from elfkit.analysis.metrics import pointwise
+
+        self.net.eval()
+        scores = []
+        for grid in self.val_grids:
+            pred = torch.sigmoid(self.net(torch.from_numpy(grid.features)[None]))[0].numpy()
+            scores.append(pointwise(pred, grid.elf))
+        self.net.train()
+        return {
+            "step": self.step,
+            "val_r2": float(np.mean([s["r2"] for s in scores])),
+            "val_r2_min": float(np.min([s["r2"] for s in scores])),
+            "val_mae": float(np.mean([s["mae"] for s in scores])),
+        }
+
+    def _log(self, record: dict) -> None:
+        with open(self.out_dir / "log.jsonl", "a") as handle:
+            handle.write(json.dumps({**record, "seconds": round(self.seconds, 1)}) + "\n")
+
+    def run(self) -> Path:
+        """Train to `config.steps` (resuming if possible); returns the finished model file."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.resume()
+        self.net.train()
+        last_save, started = time.monotonic(), time.monotonic() - self.seconds
+        latest: dict = {}
+        while self.step < self.config.steps:
+            record = self.train_step()
+            self.step += 1
+            self.seconds = time.monotonic() - started
+            if self.step % LOG_EVERY == 0:
+                self._log(record)
+            if self.step % self.config.validate_every == 0 or self.step == self.config.steps:
+                latest = self.validate()
+                self._log(latest)
+                plot_log(self.out_dir / "log.jsonl", self.out_dir / "losses.png")
+            if time.monotonic() - last_save > 60 * self.config.checkpoint_minutes or self.step == self.config.steps:
+                self.save_state()
+                last_save = time.monotonic()
+            if self.on_progress:
+                self.on_progress(self.step, self.config.steps, {**record, **latest})
+        return self.export(latest or self.validate())
+
+    def export(self, validation: dict) -> Path:
+        """Write NAME.safetensors with the metadata of this run."""
+        metadata = {
+            "name": self.config.name,
+            "architecture": self.config.architecture.value,
+            "elfkit_version": elfkit.__version__,
+            "torch_version": torch.__version__,
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "datasets": dataset_records(self.config.datasets),
+            "domain": training_domain(self.config.datasets),
+            "train_config": self.config.model_dump(mode="json"),
+            "training_seconds": round(self.seconds, 1),
+            "steps": self.step,
+            "validation": validation,
+            "receptive_radius_voxels": self.net.receptive_radius,
+        }
+        return save_model(self.out_dir / f"{self.config.name}.safetensors", self.net, metadata)
+
+
+def dataset_records(names: list[str]) -> list[dict]:
+    """Name, manifest SHA-256 (16 hex digits), split rule and split counts of each dataset."""
+    import elfkit.data
+
+    records = []
+    for name in names:
+        dataset = elfkit.data.open(name)
+        manifest_bytes = (dataset.folder / "manifest.json").read_bytes()
+        rows = dataset.rows()
+        records.append({
+            "name": name,
+            "manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest()[:16],
+            "split_rule": dataset.manifest.get("split_rule"),
+            "splits": {s: sum(r["split"] == s for r in rows) for s in ("train", "val", "test")},
+        })
+    return records
+
+
+def training_domain(names: list[str]) -> dict:
+    """What the training split covers: elements, valence density rs (bohr) and grid spacing (Å)."""
+    from ase import Atoms
+
+    import elfkit.data
+    from elfkit.sad import electron_count
+    from elfkit.structure_info import wigner_seitz_radius
+
+    elements, rs, spacing = set(), [], []
+    for name in names:
+        for row in elfkit.data.open(name, split="train").rows():
+            atoms = Atoms(row["formula"])
+            elements.update(atoms.get_chemical_symbols())
+            cell = np.array(row["cell"])
+            rs.append(wigner_seitz_radius(abs(np.linalg.det(cell)), electron_count(atoms, "valence")))
+            spacing.extend(np.linalg.norm(cell, axis=1) / np.array(row["grid"]))
+    return {
+        "elements": sorted(elements),
+        "rs_bohr": [round(min(rs), 3), round(max(rs), 3)],
+        "grid_spacing_angstrom": [round(float(min(spacing)), 4), round(float(max(spacing)), 4)],
+    }
+
+
+def plot_log(log_path: Path, png_path: Path) -> Path:
+    """PNG of the loss terms, their learned weights and the validation R² against the step."""
+    from elfkit.analysis.plots import _pyplot, _save
+
+    records = [json.loads(line) for line in Path(log_path).read_text().splitlines() if line.strip()]
+    steps = [r for r in records if "total" in r]
+    checks = [r for r in records if "val_r2" in r]
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    for key in sorted({k for r in steps for k in r if k.startswith("loss_")}):
+        axes[0].semilogy([r["step"] for r in steps], [r[key] for r in steps], label=key[5:].upper())
+        axes[1].plot([r["step"] for r in steps], [r["weight_" + key[5:]] for r in steps], label=key[5:].upper())
+    axes[0].set(xlabel="step", ylabel="loss term", title="loss terms")
+    axes[1].set(xlabel="step", ylabel="exp(-s)", title="learned uncertainty weights")
+    axes[2].plot([r["step"] for r in checks], [r["val_r2"] for r in checks], "o-", label="mean")
+    axes[2].plot([r["step"] for r in checks], [r["val_r2_min"] for r in checks], "s--", label="worst grid")
+    axes[2].set(xlabel="step", ylabel="R²", title="validation R²")
+    for ax in axes:
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend()
+    return _save(fig, png_path)
+
+
+def train(config: TrainConfig, out_dir: Path, on_progress=None, on_loading=None) -> Path:
+    """Train (or resume) `config` in `out_dir`; returns the finished model file."""
+    trainer = Trainer(config, out_dir, on_progress)
+    trainer.load_data(on_loading)
+    return trainer.run()

@@ -1,0 +1,58 @@
+"""The model inputs: exact derivatives of the SAD, the gradient-expansion ELF, the channels' contract."""
+
+import numpy as np
+import pytest
+from ase import Atoms
+
+from elfkit.features import CHANNELS, GE_ELF_CHANNEL, density_derivatives, gradient_expansion_elf, grid_metric, physics_channels
+from elfkit.sad import sad
+from elfkit.units import BOHR_IN_ANGSTROM
+
+
+def test_spectral_derivatives_match_finite_differences_of_the_sad(fluid_h64):
+    shape = (64, 64, 64)
+    rho, gradient, laplacian = density_derivatives(fluid_h64, shape)
+    assert np.allclose(rho * BOHR_IN_ANGSTROM**-3, sad(fluid_h64, shape), atol=1e-6)
+    step = fluid_h64.cell.lengths()[0] / shape[0] / BOHR_IN_ANGSTROM
+    shifted = {k: np.roll(rho, -k, axis=0) for k in (-3, -2, -1, 1, 2, 3)}
+    sixth_order = (45 * (shifted[1] - shifted[-1]) - 9 * (shifted[2] - shifted[-2]) + shifted[3] - shifted[-3]) / (60 * step)
+    assert np.abs(sixth_order - gradient[0]).max() < 0.02 * np.abs(gradient[0]).max()
+    assert abs(laplacian.mean()) < 1e-6 * np.abs(laplacian).max()
+    assert np.abs(gradient.mean(axis=(1, 2, 3))).max() < 1e-6 * np.abs(gradient).max()
+
+
+def test_gradient_expansion_elf_of_a_uniform_gas_is_one_half():
+    rho = np.full((4, 4, 4), 0.05)
+    elf = gradient_expansion_elf(rho, np.zeros((3, 4, 4, 4)), np.zeros((4, 4, 4)))
+    assert np.allclose(elf, 0.5)
+
+
+def test_channels_are_finite_bounded_and_named(triclinic_mix):
+    channels = physics_channels(triclinic_mix, (36, 36, 40))
+    assert channels.shape == (len(CHANNELS), 36, 36, 40) and channels.dtype == np.float32
+    assert np.isfinite(channels).all()
+    assert 0.0 <= channels[GE_ELF_CHANNEL].min() and channels[GE_ELF_CHANNEL].max() <= 1.0
+    for name in ("reduced_gradient", "reduced_laplacian"):
+        assert np.abs(channels[CHANNELS.index(name)]).max() <= 1.0
+
+
+def test_grid_metric_is_zero_for_the_reference_cubic_grid_and_sees_skew():
+    assert np.allclose(grid_metric(np.eye(3) * 4.4, (40, 40, 40)), 0.0)
+    hexagonal = np.array([[2.2, 0, 0], [-1.1, 1.1 * np.sqrt(3), 0], [0, 0, 4.4]])
+    metric = grid_metric(hexagonal, (20, 20, 40))
+    assert metric[3] == pytest.approx(-0.5)
+
+
+def test_channels_depend_on_the_points_not_the_lattice_basis(fluid_h64):
+    """The sheared basis a3' = a3 - a1 (N1 = N3) indexes the same points: every physical channel
+    keeps its value at every point, so augmenting with shears is exact."""
+    from elfkit.train.augment import apply_shear
+
+    shape = (30, 30, 30)
+    channels = physics_channels(fluid_h64, shape)
+    moved, cell = apply_shear(channels, fluid_h64.cell.array, 0, 2, -1)
+    sheared = Atoms(fluid_h64.numbers, positions=fluid_h64.positions, cell=cell, pbc=True)
+    direct = physics_channels(sheared, shape)
+    physical = [CHANNELS.index(n) for n in ("log_density", "ge_elf", "reduced_gradient", "reduced_laplacian")]
+    assert np.abs(direct[physical] - moved[physical]).max() < 2e-3
+    assert not np.allclose(direct[CHANNELS.index("metric_02")], moved[CHANNELS.index("metric_02")])

@@ -1,0 +1,126 @@
+"""Training: config validation, exact augmentations, deterministic resume after a kill, and the
+train -> predict -> evaluate path of the command line, on a tiny dataset made here."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from ase import Atoms
+from typer.testing import CliRunner
+
+from elfkit.cli import app
+from elfkit.data.store import DatasetStore, Sample
+from elfkit.features import GE_ELF_CHANNEL, physics_channels
+from elfkit.train import load_config
+from elfkit.train.augment import apply_operation, lattice_operations
+from elfkit.train.config import ConfigError
+from elfkit.train.loop import Trainer
+
+SHAPE = (16, 16, 16)
+
+
+def _tiny_sample(rs: float, seed: int) -> Sample:
+    """Two H2 molecules in a cubic cell; the 'DFT' label is a fixed smooth function of the
+    gradient-expansion ELF, so a network can learn it."""
+    rng = np.random.default_rng(seed)
+    length = 1.7 + 0.2 * rs + 0.05 * rng.random()
+    centres = [[0.25, 0.25, 0.25], [0.75, 0.7, 0.72]]
+    frac = [np.add(c, s * 0.3 * np.array([1, 0.1 * seed, 0])) for c in centres for s in (-0.5, 0.5)]
+    atoms = Atoms("H4", scaled_positions=np.mod(frac, 1.0), cell=[length] * 3, pbc=True)
+    elf = physics_channels(atoms, SHAPE)[GE_ELF_CHANNEL] ** 1.5
+    return Sample(atoms, elf.astype(np.float32), -1.0, 10.0, f"trajectory-{rs}-{seed}", metadata={"rs_bohr": rs})
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    store = DatasetStore(root / "tiny")
+    for rs in (1.3, 1.6):
+        for seed in range(4):
+            store.write_item(f"{rs}-{seed}", [_tiny_sample(rs, seed)])
+    store.compact()
+    store.write_manifest({"name": "tiny", "kind": "hydrogen-md"}, stratify="rs_bohr")
+    return root
+
+
+@pytest.fixture
+def config_file(tmp_path):
+    config = {
+        "name": "tiny", "datasets": ["tiny"], "model": {"in_channels": 10, "width": 4, "dilations": [1, 2]},
+        "steps": 6, "warmup_steps": 2, "validate_every": 3, "validation_samples": 2, "checkpoint_minutes": 1e-6,
+        "threads": 1, "bf16": False, "augment": {"shear_probability": 0.5}, "losses": {"hist_points": 500},
+    }
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_configs_are_validated_with_the_file_named(tmp_path, config_file):
+    assert load_config(config_file).steps == 6
+    assert load_config("configs/hydrogen.yaml").name == "hydrogen"
+    bad = tmp_path / "bad.yaml"
+    for text, problem in (("name: x\nsteps: 0\n", "steps"), ("name: x\nsteps: 5\nlearning_rat: 1\n", "learning_rat"),
+                          ("[1, 2]", "mapping"), ("name: [\n", "YAML")):
+        bad.write_text(text)
+        with pytest.raises(ConfigError, match=f"bad.yaml.*{problem}"):
+            load_config(bad)
+
+
+def test_a_cubic_grid_has_48_exact_point_group_augmentations():
+    sample = _tiny_sample(1.3, 0)
+    operations = lattice_operations(sample.atoms.cell.array, SHAPE)
+    assert len(operations) == 48
+    channels = physics_channels(sample.atoms, SHAPE)
+    for perm, signs in operations[::7]:
+        moved, cell = apply_operation(channels[:4], sample.atoms.cell.array, perm, signs)
+        frac = np.mod(sample.atoms.get_scaled_positions()[:, list(perm)] * np.array(signs), 1.0)
+        image = Atoms("H4", scaled_positions=frac, cell=np.abs(cell), pbc=True)
+        assert np.abs(physics_channels(image, SHAPE)[:4] - moved).max() < 1e-4
+
+
+def test_a_killed_run_resumes_to_the_same_model(data_root, config_file, tmp_path, monkeypatch):
+    monkeypatch.setenv("ELFKIT_DATA_DIR", str(data_root))
+    config = load_config(config_file)
+
+    def finished(folder, on_progress=None):
+        trainer = Trainer(config, folder, on_progress)
+        trainer.load_data()
+        trainer.run()
+        return trainer.net.state_dict()
+
+    straight = finished(tmp_path / "straight")
+
+    def killed_at_step_3(step, total, record):
+        if step == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        finished(tmp_path / "resumed", killed_at_step_3)
+    resumed = finished(tmp_path / "resumed")
+    for name, tensor in straight.items():
+        assert torch.allclose(tensor, resumed[name], atol=1e-6), name
+    log = [json.loads(line) for line in (tmp_path / "resumed" / "log.jsonl").read_text().splitlines()]
+    assert any("val_r2" in r for r in log) and (tmp_path / "resumed" / "losses.png").is_file()
+
+
+def test_train_predict_evaluate_from_the_command_line(data_root, config_file, tmp_path, monkeypatch):
+    monkeypatch.setenv("ELFKIT_DATA_DIR", str(data_root))
+    runner = CliRunner()
+    result = runner.invoke(app, ["train", str(config_file), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    model = tmp_path / "run" / "tiny.safetensors"
+    structure = tmp_path / "POSCAR"
+    _tiny_sample(1.3, 9).atoms.write(structure, format="vasp")
+    result = runner.invoke(app, ["predict", str(structure), "--model", str(model), "--grid", "16", "16", "16"])
+    assert result.exit_code == 0, result.output
+    from elfkit.io import read_field
+
+    field = read_field(tmp_path / "POSCAR.ELFCAR")
+    assert field.quantity == "elf" and field.values.shape == SHAPE
+    result = runner.invoke(app, ["evaluate", str(model), "tiny", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert {row["model"] for row in rows} == {"tiny", "physics baseline"}
+    assert {row["stratum"] for row in rows} == {"rs 1.3", "rs 1.6", "all"}
