@@ -92,6 +92,19 @@ def _npz(path, **overrides):
     np.savez(path, **arrays)
 
 
+def _make_model_inputs(folder):
+    """A tiny untrained model file and training configs."""
+    from elfkit.models import build
+    from elfkit.models.checkpoint import save_model
+
+    save_model(folder / "tiny.safetensors", build("periodic-unet", in_channels=10, width=4, dilations=(1,)),
+               {"name": "tiny", "architecture": "periodic-unet"})
+    config = "name: x\nsteps: 5\ndatasets: [nothing-here]\n"
+    (folder / "config.yaml").write_text(config)
+    (folder / "typo_config.yaml").write_text(config + "learning_rat: 0.1\n")
+    (folder / "zero_steps.yaml").write_text("name: x\nsteps: 0\n")
+
+
 def _make_inputs(folder):
     """Every bad (and a few good) input files the table refers to."""
     li = bulk("Li", "bcc", a=3.4, cubic=True)
@@ -110,6 +123,7 @@ def _make_inputs(folder):
     (folder / "binary.cif").write_bytes(bytes(range(256)) * 8)
     (folder / "adir.cube").mkdir()
     (folder / "a_file").write_text("a file where a folder belongs\n")
+    _make_model_inputs(folder)
 
     elf = Field(li, np.clip(sad_field(li, (12, 12, 12), "valence").values / 0.1, 0, 1), "elf")
     save_field(folder / "elf.npz", elf)
@@ -162,11 +176,18 @@ def _make_inputs(folder):
 
 
 def _make_data_root(root):
-    """Datasets with broken manifests (a binary file, JSON that is not a manifest)."""
+    """Datasets with broken manifests (a binary file, JSON that is not a manifest) and a good one."""
     (root / "binary").mkdir(parents=True)
     (root / "binary" / "manifest.json").write_bytes(bytes(range(256)))
     (root / "not-a-manifest").mkdir()
     (root / "not-a-manifest" / "manifest.json").write_text('{"samples": 3}')
+    from elfkit.data.store import DatasetStore, Sample
+
+    li = bulk("Li", "bcc", a=3.4, cubic=True)
+    store = DatasetStore(root / "tiny")
+    store.write_item("li", [Sample(li, np.full((8, 8, 8), 0.5, dtype=np.float32), -1.0, 0.0, "li")])
+    store.compact()
+    store.write_manifest({"name": "tiny", "kind": "prototypes"}, fixed_split="test")
 
 
 # (id, arguments, expected text in the one line). {in}: the inputs folder; {out}: the empty
@@ -277,6 +298,30 @@ CASES = [
     ("validate-not-a-manifest", ["data", "validate", "not-a-manifest"], "not-a-manifest/manifest.json: corrupt manifest (no list of samples)"),
     ("repack-escaping-name", ["data", "repack", "../.."], "'../..': not a dataset name"),
     ("repack-binary-manifest", ["data", "repack", "binary"], "binary/manifest.json: corrupt manifest"),
+    # predict: structures, models, grids, outputs
+    ("predict-missing", ["predict", "{in}/missing.cif", "--model", "{in}/tiny.safetensors"], "missing.cif: no such file"),
+    ("predict-nan-position", ["predict", "{in}/nan_position.vasp", "--model", "{in}/tiny.safetensors"], "nan_position.vasp: non-finite"),
+    ("predict-unknown-model", ["predict", "{in}/good.vasp", "--model", "nomodel"], "nomodel: no such model file or shipped model"),
+    ("predict-corrupt-model", ["predict", "{in}/good.vasp", "--model", "{in}/binary.cif"], "binary.cif: not an elfkit model file"),
+    ("predict-zero-grid", ["predict", "{in}/good.vasp", "--grid", "0", "0", "0"], "three positive sizes"),
+    ("predict-negative-spacing", ["predict", "{in}/good.vasp", "--spacing", "-1"], "spacing must be positive"),
+    ("predict-missing-folder", ["predict", "{in}/good.vasp", "--model", "{in}/tiny.safetensors", "-o", "{out}/no/x.ELFCAR"], "the folder"),
+    ("predict-unknown-format", ["predict", "{in}/good.vasp", "--model", "{in}/tiny.safetensors", "-o", "{out}/x.txt"], "x.txt: cannot tell the volumetric format"),
+    ("predict-one-output-two-inputs", ["predict", "{in}/good.vasp", "{in}/good.vasp", "--model", "{in}/tiny.safetensors", "-o", "{out}/x.ELFCAR"], "x.ELFCAR: -o names one file but 2"),
+    ("predict-same-output-twice", ["predict", "{in}/good.vasp", "{in}/good.vasp", "--model", "{in}/tiny.safetensors", "--out-dir", "{out}"], "good.ELFCAR: two predictions would be written"),
+    ("predict-out-dir-is-file", ["predict", "{in}/good.vasp", "--model", "{in}/tiny.safetensors", "--out-dir", "{in}/a_file"], "a_file is a file, not a folder"),
+    # train: configs and run folders
+    ("train-missing-config", ["train", "{in}/missing.yaml"], "missing.yaml: no such file"),
+    ("train-binary-config", ["train", "{in}/binary.cif"], "binary.cif: not a text (YAML) file"),
+    ("train-typo-config", ["train", "{in}/typo_config.yaml"], "typo_config.yaml: invalid config at learning_rat: Extra inputs are not permitted"),
+    ("train-zero-steps", ["train", "{in}/zero_steps.yaml"], "zero_steps.yaml: invalid config at steps: Input should be greater than 0"),
+    ("train-unknown-dataset", ["train", "{in}/config.yaml"], "nothing-here: no dataset here"),
+    ("train-out-is-file", ["train", "{in}/config.yaml", "--out", "{in}/a_file"], "a_file is a file, not a folder"),
+    # evaluate: models and datasets
+    ("evaluate-unknown-dataset", ["evaluate", "{in}/tiny.safetensors", "nothing-here"], "nothing-here: no dataset here"),
+    ("evaluate-escaping-name", ["evaluate", "{in}/tiny.safetensors", "../.."], "'../..': not a dataset name"),
+    ("evaluate-unknown-model", ["evaluate", "nomodel", "tiny"], "nomodel: no such model file or shipped model"),
+    ("evaluate-output-folder", ["evaluate", "{in}/tiny.safetensors", "tiny", "-o", "{in}"], "is a folder"),
 ]
 
 ENVIRONMENT = {
@@ -381,4 +426,4 @@ def test_compare_of_two_constant_fields_prints_an_undefined_r2(tmp_path):
 def test_every_command_has_bad_input_cases():
     commands = {c[1][0] if c[1][0] != "data" else f"data {c[1][1]}" for c in CASES}
     assert commands == {"info", "sad", "convert", "dft", "compare", "topology", "report", "screen",
-                        "data generate", "data list", "data validate", "data repack"}
+                        "predict", "train", "evaluate", "data generate", "data list", "data validate", "data repack"}

@@ -62,7 +62,7 @@ def test_configs_are_validated_with_the_file_named(tmp_path, config_file):
     assert load_config("configs/hydrogen.yaml").name == "hydrogen"
     bad = tmp_path / "bad.yaml"
     for text, problem in (("name: x\nsteps: 0\n", "steps"), ("name: x\nsteps: 5\nlearning_rat: 1\n", "learning_rat"),
-                          ("[1, 2]", "mapping"), ("name: [\n", "YAML")):
+                          ("[1, 2]", "top level"), ("name: [\n", "YAML")):
         bad.write_text(text)
         with pytest.raises(ConfigError, match=f"bad.yaml.*{problem}"):
             load_config(bad)

@@ -429,6 +429,7 @@ def predict(
     from elfkit.predict import domain_warnings, get_model
     from elfkit.predict import predict as predict_elf
 
+    _check_grid_options(grid, spacing)
     jobs = _prediction_jobs(structures, output, out_dir, fmt.value)
     loaded = get_model(model)
     if out_dir is not None:
@@ -440,6 +441,17 @@ def predict(
         field = predict_elf(atoms, _grid_shape(atoms, grid, spacing), loaded, symmetrize=symmetrize)
         save_field(path, field)
         typer.echo(f"wrote {path}: ELF on {_shape(field.values.shape)} (model {loaded.name}, {time.perf_counter() - started:.2f} s)")
+
+
+def _check_grid_options(grid: Optional[tuple[int, int, int]], spacing: float) -> None:
+    """GridError for a bad --grid or --spacing, before any file is read."""
+    from elfkit.errors import GridError
+    from elfkit.grid import check_grid_shape
+
+    if grid is not None and None not in grid:
+        check_grid_shape(grid)
+    elif not spacing > 0:
+        raise GridError(f"grid spacing must be positive, got {spacing}")
 
 
 def _progress(items: list, description: str):
@@ -529,10 +541,10 @@ def evaluate(
 
     if output is not None:
         check_output_file(output)
-    get_model(model)
     count = len(elfkit.data.open(dataset, split=split.value))
     if count == 0:
         raise ElfkitError(f"{dataset}: the {split.value} split holds no samples")
+    get_model(model)
     with _status(f"evaluating {model} on {count} samples of {dataset}/{split.value}"):
         result = run_evaluation(model, dataset, split.value)
     if output is not None:

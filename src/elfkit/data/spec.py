@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Literal, Union
 
 import numpy as np
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
 
 from elfkit.data.metals import BINARY, UNARY
 from elfkit.data.store import DatasetError
@@ -157,24 +157,11 @@ SPEC_ADAPTER = TypeAdapter(DatasetSpec)
 
 def load_spec(path: str | Path) -> DatasetSpec:
     """Read and validate a YAML spec; DatasetError with the first problem if invalid."""
-    import yaml
+    from elfkit.yamlfile import load_yaml
 
-    from elfkit.io.outputs import check_input_file
-
-    path = check_input_file(path, DatasetError)
-    try:
-        raw = yaml.safe_load(path.read_text())
-        spec = SPEC_ADAPTER.validate_python(raw)
-    except UnicodeDecodeError:
-        raise DatasetError(f"{path}: not a text (YAML) file") from None
-    except yaml.YAMLError as exc:
-        raise DatasetError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise DatasetError(f"{path}: invalid spec at {where or 'top level'}: {first['msg']}") from None
+    spec = load_yaml(path, SPEC_ADAPTER.validate_python, DatasetError, "spec")
     if spec.kind == "relaxed-crystals":
-        _resolve_structure_files(spec, path.parent)
+        _resolve_structure_files(spec, Path(path).parent)
     return spec
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from elfkit.errors import ElfkitError
 from elfkit.models import Architecture
@@ -59,20 +59,6 @@ class TrainConfig(BaseModel):
 
 def load_config(path: str | Path) -> TrainConfig:
     """Read and validate a training config (YAML); ConfigError naming the file and the first problem."""
-    import yaml
+    from elfkit.yamlfile import load_yaml
 
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such config file")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: a config is a YAML mapping of settings")
-    try:
-        return TrainConfig.model_validate(raw)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(p) for p in error["loc"]) or "config"
-        raise ConfigError(f"{path}: {where}: {error['msg']}") from None
+    return load_yaml(path, TrainConfig.model_validate, ConfigError, "config")
