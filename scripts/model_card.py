@@ -1,0 +1,81 @@
+"""Write a shipped model's card (MODEL_CARD-style Markdown) from its metadata and evaluations.
+
+    elfkit evaluate MODEL hydrogen-fluid -o fluid.json
+    elfkit evaluate MODEL hydrogen-crystals -o crystals.json
+    python scripts/model_card.py MODEL fluid.json crystals.json -o src/elfkit/models/shipped/NAME.md
+
+Every number in the card comes from the model file's metadata or from those JSON files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from elfkit.evaluation import markdown_table
+from elfkit.predict import get_model
+
+
+def card(model: str, evaluations: list[dict]) -> str:
+    """The card's Markdown text."""
+    loaded = get_model(model)
+    meta = loaded.metadata
+    config = meta["train_config"]
+    domain = meta.get("domain", {})
+    datasets = "; ".join(
+        f"`{d['name']}` (manifest {d['manifest_sha256']}, train/val/test {d['splits']['train']}/{d['splits']['val']}/{d['splits']['test']}; "
+        f"split {d['split_rule']})"
+        for d in meta["datasets"]
+    )
+    parameters = sum(p.numel() for p in loaded.net.parameters())
+    lines = [
+        f"# Model card: `{meta['name']}`",
+        "",
+        f"- **What it predicts**: the valence ELF (dimensionless) of PBE DFT (Quantum ESPRESSO, elfkit's pseudopotentials) "
+        f"on the unit-cell grid, from the atomic positions alone.",
+        f"- **Architecture**: `{meta['architecture']}` {json.dumps(meta['config'])}, {parameters:,} parameters, receptive radius "
+        f"{meta['receptive_radius_voxels']} voxels; inputs {', '.join(meta['channels'])} (`elfkit.features`).",
+        f"- **Training data**: {datasets}.",
+        f"- **Domain**: elements {', '.join(domain.get('elements', []))}; rs {domain.get('rs_bohr')} bohr; "
+        f"training grids of spacing {domain.get('grid_spacing_angstrom')} Å (other grids are predicted on a grid of that "
+        "spacing and interpolated).",
+        f"- **Training**: `elfkit train configs/{meta['name']}.yaml`, {meta['steps']} steps, seed {config['seed']}, "
+        f"{meta['training_seconds'] / 60:.0f} min on {config['threads']} CPU threads, elfkit {meta['elfkit_version']}, "
+        f"torch {meta['torch_version']}, created {meta['created']}.",
+        f"- **Validation during training** (fixed subset of the val split): R² {meta['validation'].get('val_r2', float('nan')):.4f}, "
+        f"MAE {meta['validation'].get('val_mae', float('nan')):.4f}.",
+        "",
+        "## Held-out accuracy",
+        "",
+        "Means over samples of each stratum; the physics baseline is the gradient-expansion ELF of the SAD with no "
+        "learning. Reproduce with `elfkit evaluate " + meta["name"] + " DATASET`.",
+    ]
+    for result in evaluations:
+        lines += ["", f"### `{result['dataset']}`, split `{result['split']}`", "", markdown_table(result)]
+    lines += [
+        "",
+        "## Limits",
+        "",
+        "- Trained on dense fluid hydrogen only; other elements and densities outside the rs range above get a warning "
+        "and are not expected to be accurate.",
+        "- The network sees voxels: grids whose spacing lies outside the training range are predicted on a grid inside "
+        "it and interpolated (periodic cubic spline), and strongly skewed cells see skewed voxels "
+        "(`benchmarks/grid_consistency.py` measures both).",
+        "- The crystals are a transfer test: the model never saw a crystal.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model")
+    parser.add_argument("evaluations", nargs="+", type=Path)
+    parser.add_argument("-o", "--output", type=Path, required=True)
+    args = parser.parse_args()
+    evaluations = [json.loads(path.read_text()) for path in args.evaluations]
+    args.output.write_text(card(args.model, evaluations))
+
+
+if __name__ == "__main__":
+    main()
