@@ -119,6 +119,13 @@ def test_train_predict_evaluate_from_the_command_line(data_root, config_file, tm
 
     field = read_field(tmp_path / "POSCAR.ELFCAR")
     assert field.quantity == "elf" and field.values.shape == SHAPE
+    frames = tmp_path / "md.extxyz"
+    import ase.io
+
+    ase.io.write(frames, [_tiny_sample(1.3, 7).atoms, _tiny_sample(1.6, 8).atoms], format="extxyz")
+    result = runner.invoke(app, ["predict", str(frames), "--model", str(model), "--out-dir", str(tmp_path / "elf"), "--format", "cube"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "elf").iterdir()) == ["md_0000.elf.cube", "md_0001.elf.cube"]
     result = runner.invoke(app, ["evaluate", str(model), "tiny", "--json"])
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)

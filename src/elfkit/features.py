@@ -63,20 +63,22 @@ def gradient_expansion_elf(rho: np.ndarray, gradient: np.ndarray, laplacian: np.
 
 
 def physics_channels(atoms: Atoms, grid_shape) -> np.ndarray:
-    """The model input: float32 array (len(CHANNELS), N1, N2, N3) on the grid of the cell."""
+    """The model input: float32 array (len(CHANNELS), N1, N2, N3) on the grid of the cell.
+    Filled channel by channel, so the peak memory is about 10 float64 grids."""
     rho, gradient, laplacian = density_derivatives(atoms, grid_shape)
+    out = np.empty((len(CHANNELS), *rho.shape), dtype=np.float32)
+    out[GE_ELF_CHANNEL] = gradient_expansion_elf(rho, gradient, laplacian)
     safe = np.clip(rho, RHO_MIN_AU, None)
+    del rho
     s = np.sqrt((gradient**2).sum(axis=0)) / (2 * _KF * safe ** (4 / 3))
-    q = laplacian / (4 * _KF**2 * safe ** (5 / 3))
-    channels = [
-        (np.log(safe) + 3.0) / 3.0,
-        gradient_expansion_elf(rho, gradient, laplacian),
-        s / (1.0 + s),
-        np.tanh(q),
-    ]
-    metric = grid_metric(atoms.cell.array, rho.shape)
-    channels += [np.full(rho.shape, value) for value in metric]
-    return np.stack(channels).astype(np.float32)
+    del gradient
+    out[CHANNELS.index("reduced_gradient")] = s / (1.0 + s)
+    del s
+    out[CHANNELS.index("reduced_laplacian")] = np.tanh(laplacian / (4 * _KF**2 * safe ** (5 / 3)))
+    out[CHANNELS.index("log_density")] = (np.log(safe) + 3.0) / 3.0
+    for offset, value in enumerate(grid_metric(atoms.cell.array, out.shape[1:])):
+        out[CHANNELS.index("metric_00") + offset] = value
+    return out
 
 
 def grid_metric(cell: np.ndarray, grid_shape) -> np.ndarray:
