@@ -50,7 +50,7 @@ def config_file(tmp_path):
     config = {
         "name": "tiny", "datasets": ["tiny"], "model": {"in_channels": 10, "width": 4, "dilations": [1, 2]},
         "steps": 6, "warmup_steps": 2, "validate_every": 3, "validation_samples": 2, "checkpoint_minutes": 1e-6,
-        "threads": 1, "bf16": False, "augment": {"shear_probability": 0.5}, "losses": {"hist_points": 500},
+        "threads": 1, "bf16": False, "ema_decay": 0.5, "augment": {"shear_probability": 0.5}, "losses": {"hist_points": 500},
     }
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -88,7 +88,7 @@ def test_a_killed_run_resumes_to_the_same_model(data_root, config_file, tmp_path
         trainer = Trainer(config, folder, on_progress)
         trainer.load_data()
         trainer.run()
-        return trainer.net.state_dict()
+        return trainer.inference_net.state_dict()
 
     straight = finished(tmp_path / "straight")
 

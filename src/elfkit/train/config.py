@@ -49,6 +49,8 @@ class TrainConfig(BaseModel):
     weight_decay: float = Field(0.0, ge=0)
     max_block: int = Field(64, ge=8)
     bf16: bool = True
+    ema_decay: float = Field(0.0, ge=0, lt=1)
+    """Per-step decay of the weights' exponential moving average that is validated and shipped (0: none)."""
     threads: int = Field(2, ge=1)
     validate_every: int = Field(500, gt=0)
     validation_samples: int = Field(45, gt=0)

@@ -65,6 +65,7 @@ class Trainer:
         torch.manual_seed(config.seed)
         torch.set_num_threads(config.threads)
         self.net = build(config.architecture.value, **config.model)
+        self.average = self._averaged(self.net, config.ema_decay)
         self.weights = UncertaintyWeights(_loss_names(config))
         self.optimiser = torch.optim.AdamW(
             [
@@ -77,6 +78,22 @@ class Trainer:
         self.step, self.seconds = 0, 0.0
         self.train_grids: list[LabelledGrid] = []
         self.val_grids: list[LabelledGrid] = []
+
+    @staticmethod
+    def _averaged(net: torch.nn.Module, decay: float) -> torch.nn.Module:
+        """The network whose weights validation and the model file use: an exponential moving
+        average of the trained weights when `decay` > 0 (smooths the noise of one-cell steps),
+        else the trained network itself."""
+        if decay == 0:
+            return net
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        return AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+    @property
+    def inference_net(self) -> torch.nn.Module:
+        """The network validated and exported (the moving average when one is kept)."""
+        return self.average.module if self.average is not self.net else self.net
 
     @property
     def state_path(self) -> Path:
@@ -98,6 +115,8 @@ class Trainer:
 
             raise ConfigError(f"{self.state_path}: a run with another config is in this folder; use another --out")
         self.net.load_state_dict(state["net"])
+        if self.average is not self.net:
+            self.average.load_state_dict(state["average"])
         self.weights.load_state_dict(state["weights"])
         self.optimiser.load_state_dict(state["optimiser"])
         self.step, self.seconds = state["step"], state["seconds"]
@@ -111,6 +130,7 @@ class Trainer:
         state = {
             "config": self.config.model_dump(mode="json"),
             "net": self.net.state_dict(),
+            "average": self.average.state_dict() if self.average is not self.net else None,
             "weights": self.weights.state_dict(),
             "optimiser": self.optimiser.state_dict(),
             "step": self.step,
@@ -143,6 +163,8 @@ class Trainer:
         total.backward()
         torch.nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
         self.optimiser.step()
+        if self.average is not self.net:
+            self.average.update_parameters(self.net)
         return {
             "step": self.step,
             "lr": self.optimiser.param_groups[0]["lr"],
@@ -156,10 +178,10 @@ class Trainer:
         """R² and MAE (float32 inference) over the fixed validation subset, pooled and per grid."""
         from elfkit.analysis.metrics import pointwise
 
-        self.net.eval()
+        net = self.inference_net.eval()
         scores = []
         for grid in self.val_grids:
-            pred = torch.sigmoid(self.net(torch.from_numpy(grid.features)[None]))[0].numpy()
+            pred = torch.sigmoid(net(torch.from_numpy(grid.features)[None]))[0].numpy()
             scores.append(pointwise(pred, grid.elf))
         self.net.train()
         return {
@@ -213,7 +235,7 @@ class Trainer:
             "validation": validation,
             "receptive_radius_voxels": self.net.receptive_radius,
         }
-        return save_model(self.out_dir / f"{self.config.name}.safetensors", self.net, metadata)
+        return save_model(self.out_dir / f"{self.config.name}.safetensors", self.inference_net, metadata)
 
 
 def dataset_records(names: list[str]) -> list[dict]:
