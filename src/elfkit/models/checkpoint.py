@@ -62,7 +62,7 @@ def save_model(path: str | Path, net: nn.Module, metadata: dict) -> Path:
         "sad_table": sad_table_hash(),
         **metadata,
     }
-    tensors = {name: t.detach().float().contiguous() for name, t in net.state_dict().items()}
+    tensors = {name: t.detach().cpu().float().contiguous() for name, t in net.state_dict().items()}
     with atomic_output(path) as tmp:
         save_file(tensors, str(tmp), metadata={_KEY: json.dumps(header)})
     return Path(path)

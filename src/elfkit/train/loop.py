@@ -1,5 +1,7 @@
 """The training loop: deterministic for a seed, resumable after a kill, logged and plotted.
 
+Runs on a CUDA GPU when one is present, else on the CPU (never required).
+
 Run folder (`out_dir`):
   state.pt        everything needed to resume (weights, optimiser, loss weights, step, time),
                   written atomically every `checkpoint_minutes` and at the end
@@ -64,9 +66,10 @@ class Trainer:
         self.config, self.out_dir, self.on_progress = config, Path(out_dir), on_progress
         torch.manual_seed(config.seed)
         torch.set_num_threads(config.threads)
-        self.net = build(config.architecture.value, **config.model)
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.net = build(config.architecture.value, **config.model).to(self.device)
         self.average = self._averaged(self.net, config.ema_decay)
-        self.weights = UncertaintyWeights(_loss_names(config))
+        self.weights = UncertaintyWeights(_loss_names(config)).to(self.device)
         self.optimiser = torch.optim.AdamW(
             [
                 {"params": list(self.net.parameters()), "lr_scale": 1.0},
@@ -109,7 +112,7 @@ class Trainer:
         """Load state.pt if it exists; True when a run was resumed."""
         if not self.state_path.is_file():
             return False
-        state = torch.load(self.state_path, weights_only=False)
+        state = torch.load(self.state_path, weights_only=False, map_location=self.device)
         if state["config"] != self.config.model_dump(mode="json"):
             from elfkit.train.config import ConfigError
 
@@ -120,7 +123,7 @@ class Trainer:
         self.weights.load_state_dict(state["weights"])
         self.optimiser.load_state_dict(state["optimiser"])
         self.step, self.seconds = state["step"], state["seconds"]
-        torch.set_rng_state(state["torch_rng"])
+        torch.set_rng_state(state["torch_rng"].cpu())
         return True
 
     def save_state(self) -> None:
@@ -151,8 +154,9 @@ class Trainer:
         inputs, labels, periodic = training_block(features, elf, config.max_block, self.net.receptive_radius, rng)
         for group in self.optimiser.param_groups:
             group["lr"] = _learning_rate(config, self.step) * group["lr_scale"]
-        x, y = torch.from_numpy(np.ascontiguousarray(inputs))[None], torch.from_numpy(np.ascontiguousarray(labels))[None]
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
+        x = torch.from_numpy(np.ascontiguousarray(inputs))[None].to(self.device)
+        y = torch.from_numpy(np.ascontiguousarray(labels))[None].to(self.device)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=config.bf16):
             logits = self.net(x, periodic=periodic)
         pred = torch.sigmoid(logits.float())
         generator = torch.Generator().manual_seed(int(rng.integers(2**31)))
@@ -181,7 +185,7 @@ class Trainer:
         net = self.inference_net.eval()
         scores = []
         for grid in self.val_grids:
-            pred = torch.sigmoid(net(torch.from_numpy(grid.features)[None]))[0].numpy()
+            pred = torch.sigmoid(net(torch.from_numpy(grid.features)[None].to(self.device)))[0].cpu().numpy()
             scores.append(pointwise(pred, grid.elf))
         self.net.train()
         return {

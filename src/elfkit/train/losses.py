@@ -20,10 +20,11 @@ def vox_loss(pred: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
 
 
 def hist_loss(pred: torch.Tensor, ref: torch.Tensor, points: int, generator: torch.Generator) -> torch.Tensor:
-    """W1 distance between the ELF distributions of `pred` and `ref` on `points` random voxels."""
+    """W1 distance between the ELF distributions of `pred` and `ref` on `points` random voxels
+    (chosen with the CPU `generator`, so the choice does not depend on the device)."""
     flat_pred, flat_ref = pred.reshape(-1), ref.reshape(-1)
     if flat_pred.numel() > points:
-        chosen = torch.randperm(flat_pred.numel(), generator=generator)[:points]
+        chosen = torch.randperm(flat_pred.numel(), generator=generator)[:points].to(flat_pred.device)
         flat_pred, flat_ref = flat_pred[chosen], flat_ref[chosen]
     return (torch.sort(flat_pred).values - torch.sort(flat_ref).values).abs().mean()
 
