@@ -11,7 +11,7 @@ DEMO_HYDROGEN := examples/H_Cmca-12_303GPa.vasp
 DEBIAN_PACKAGES := quantum-espresso libxc-dev libopenblas-dev
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: demo test clean debian-packages
+.PHONY: demo test clean debian-packages browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,7 +46,14 @@ demo: $(VENV)/.runtime
 	$(BIN)/elfkit topology $(DEMO_OUT)/H_Cmca-12.ELFCAR
 	@echo "Demo outputs in $(abspath $(DEMO_OUT)): LaH10_sad.cube, LaH10_sad.xsf and the predicted H_Cmca-12.ELFCAR (open them in VESTA)"
 
-test: $(VENV)/.dev $(VENV)/.dft
+# Headless Chromium for the report page's browser test (tests/test_report.py skips it, saying
+# why, where chromium cannot be installed).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { echo "installing Debian's chromium for the browser test"; \
+		($(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium) \
+		|| echo "chromium could not be installed: the browser test will be skipped"; }
+
+test: $(VENV)/.dev $(VENV)/.dft browser
 	$(BIN)/python -m pytest -n 2 --durations=15
 
 clean:

@@ -180,11 +180,11 @@ def test_report_writes_pictures_and_a_self_contained_html_page(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     pngs = sorted(p.name for p in tmp_path.glob("*.png"))
-    assert pngs == ["histograms.png", "isosurface.png", "parity.png", "residual_spectrum.png", "slice_atom1.png", "slice_c0.png"]
+    assert pngs == ["histograms.png", "isosurface.png", "parity.png", "residual_spectrum.png", "slice_001.png"]
     for png in tmp_path.glob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    html = (tmp_path / "h4_triclinic.elf.cube.html").read_text()
-    assert "Plotly.newPlot" in html and "ELF isovalue" in html and "network" in html
+    html = (tmp_path / "h4_triclinic.html").read_text()
+    assert "Plotly.newPlot" in html and "ELF isovalue" in html and "networking value" in html
     assert not re.search(r"<script[^>]+src=", html), "the page must not load scripts from elsewhere"
 
 

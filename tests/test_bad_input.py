@@ -7,6 +7,7 @@ an abort before the fix) also run as real subprocesses, as a user starts them.
 
 import gzip
 import os
+import re
 import subprocess
 import sys
 
@@ -267,6 +268,12 @@ CASES = [
     ("report-output-is-file", ["report", "{in}/elf.npz", "-o", "{in}/a_file"], "a_file: {in}/a_file is a file"),
     ("report-output-unwritable", ["report", "{in}/elf.npz", "-o", "/proc/elfkit-report"], "cannot write in /proc"),
     ("report-density", ["report", "{in}/density01.npz", "-o", "{out}/report"], "density01.npz: the file records a density"),
+    ("report-plane-not-miller", ["report", "{in}/elf.npz", "--plane", "12", "-o", "{out}/report"], "--plane '12': give three Miller indices"),
+    ("report-plane-zero", ["report", "{in}/elf.npz", "--plane", "000", "-o", "{out}/report"], "--plane '000': (000) is not a plane"),
+    ("report-plane-bad-with-ref-missing", ["report", "{in}/elf.npz", "--plane", "1.5,0,0", "--ref", "{in}/missing.npz", "-o", "{out}/report"], "--plane '1.5,0,0'"),
+    ("report-through-atom-0", ["report", "{in}/elf.npz", "--through-atom", "0", "-o", "{out}/report"], "--through-atom 0: {in}/elf.npz has atoms 1 to 2"),
+    ("report-through-atom-too-big", ["report", "{in}/elf.npz", "--through-atom", "3", "-o", "{out}/report"], "--through-atom 3: {in}/elf.npz has atoms 1 to 2"),
+    ("report-ref-missing-with-plane", ["report", "{in}/elf.npz", "--plane", "110", "--ref", "{in}/missing.npz", "-o", "{out}/report"], "missing.npz: no such file"),
     ("screen-missing-elf", ["screen", "{in}/good.vasp", "--elf", "{in}/missing.npz", "-o", "{out}/screen"], "missing.npz: no such file"),
     ("screen-count-mismatch", ["screen", "{in}/good.vasp", "{in}/good.vasp", "--elf", "{in}/elf.npz", "-o", "{out}/s"], "one --elf file per structure"),
     ("screen-density", ["screen", "{in}/good.vasp", "--elf", "{in}/density01.npz", "-o", "{out}/s"], "records a density"),
@@ -402,12 +409,12 @@ def test_inputs_that_crashed_the_process_give_one_line_in_a_real_process(argumen
 
 
 def test_a_crash_in_report_leaves_no_pictures(inputs, tmp_path, monkeypatch):
-    from elfkit.analysis import plots
+    from elfkit.analysis import report
 
     def broken(*args, **kwargs):
         raise RuntimeError("plotting failed")
 
-    monkeypatch.setattr(plots, "interactive_html", broken)
+    monkeypatch.setattr(report, "write_page", broken)
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, ["report", str(inputs / "elf.npz"), "-o", str(tmp_path / "report")])
     assert isinstance(result.exception, RuntimeError)
@@ -420,7 +427,7 @@ def test_compare_of_two_constant_fields_prints_an_undefined_r2(tmp_path):
     save_field(tmp_path / "b.npz", Field(atoms, np.full((8, 8, 8), 0.4), "elf"))
     result = runner.invoke(app, ["compare", str(tmp_path / "a.npz"), str(tmp_path / "b.npz")])
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("R² undefined  MAE 0.0500")
+    assert re.match(r"R² +undefined \(constant reference\)\nmean absolute error +0\.0500\n", result.stdout)
 
 
 def test_every_command_has_bad_input_cases():

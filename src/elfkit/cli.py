@@ -229,19 +229,11 @@ def compare(
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
-    typer.echo(
-        f"R² {_number(result['r2'], '.4f')}  MAE {result['mae']:.4f}  RMSE {result['rmse']:.4f}  max {result['max_error']:.3f}\n"
-        f"histograms: W1 {result['wasserstein_1']:.4f}, overlap {result['histogram_overlap']:.3f}\n"
-        + "".join(f"{name}: MAE {r['mae']:.4f} over {100 * r['fraction']:.1f}% of the cell\n" for name, r in result["regions"].items())
-        + f"residual power beyond d_HH = {result['nearest_neighbour_hh_angstrom']:.3f} Å: "
-        f"{100 * result['long_wavelength_power_fraction']:.1f}%; correlation length "
-        f"{_number(result['autocorrelation']['correlation_length_angstrom'], '.3f')} Å"
-    )
+    from elfkit.analysis.summary import comparison_lines
 
-
-def _number(value, spec: str) -> str:
-    """`value` formatted with `spec`, or 'undefined' for None (e.g. R² of a constant reference)."""
-    return "undefined" if value is None else format(value, spec)
+    typer.echo("\n".join(comparison_lines(result)))
+    if plots:
+        typer.echo(f"wrote {', '.join(Path(p).name for p in result['plots'])} in {plots}")
 
 
 @app.command()
@@ -269,53 +261,41 @@ def topology(
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
-    c, b, a = result["counts"], result["counts_before_simplification"], result["counts_low_density"]
-    typer.echo(
-        f"critical points (persistence >= {result['persistence_threshold']:g}): {c['maxima']} maxima, {c['saddles']} saddles, "
-        f"{c['rings']} rings, {c['minima']} minima; before simplification {b['maxima']}/{b['saddles']}/"
-        f"{b['rings']}/{b['minima']}; Morse sum {result['morse_sum']}"
-        + (f" (with {sum(a.values())} low-density points listed apart)" if sum(a.values()) else "")
-    )
-    typer.echo(f"networking value: {result['networking_value']}  (hydrogen domains only: {result['networking_value_hydrogen']})")
-    typer.echo(f"molecularity index: {result['molecularity_index']}  hydrogen fraction: {result['hydrogen_fraction']:.3f}")
-    typer.echo("largest domain dimension vs isovalue: " + " ".join(
-        f"{r['isovalue']:.2f}:{r['dimension'] if r['dimension'] is not None else '-'}" for r in result["dimensionality_vs_isovalue"]
-    ))
+    from elfkit.analysis.summary import topology_lines
+
+    typer.echo("\n".join(topology_lines(result)))
 
 
 @app.command()
 @user_errors
 def report(
     elf_file: Annotated[Path, typer.Argument(help="ELF file to picture.")],
-    ref: Annotated[Optional[Path], typer.Option(help="Reference ELF on the same grid (adds comparison plots).")] = None,
-    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the pictures and the HTML page.")] = Path("elfkit-report"),
+    ref: Annotated[Optional[Path], typer.Option(help="Reference ELF on the same grid: adds the metrics, parity, histograms and residual spectrum.")] = None,
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the HTML page (named after the ELF file) and its pictures.")] = Path("elfkit-report"),
+    plane: Annotated[Optional[list[str]], typer.Option(help="Slice plane as Miller indices h k l (001, 1-10 or 1,-1,0); repeat for more slices [default: 001].")] = None,
+    through_atom: Annotated[Optional[int], typer.Option(help="Slices pass through this atom (1 = the first atom in the file, as VESTA numbers them), centred on it [default: through the origin].")] = None,
     structure: Annotated[Optional[Path], typer.Option(help="Structure for bare .npy inputs.")] = None,
 ):
-    """Pictures and one interactive HTML page: slices, isosurfaces, critical points, network."""
-    from elfkit.analysis import plots
+    """One self-contained HTML page (3D view, slices, topology, comparison) and its pictures as PNG files."""
     from elfkit.analysis.metrics import check_same_grid
-    from elfkit.analysis.topology import topology as analyse
+    from elfkit.analysis.report import make_report
+    from elfkit.analysis.slices import check_atom_number, parse_plane
+    from elfkit.analysis.summary import comparison_lines, topology_lines
     from elfkit.io import check_output_folder, staged_folder
 
     check_output_folder(output)
+    planes = [parse_plane(p) for p in plane or ["001"]]
     field = _read_elf(elf_file, structure)
+    check_atom_number(field.atoms, through_atom, str(elf_file))
     reference = None if ref is None else _read_elf(ref, structure, "compare")
     if reference is not None:
         check_same_grid(field, reference, f"{elf_file} and {ref}")
     with _status(f"analysing {elf_file}"), staged_folder(output) as stage:
-        result = analyse(field)
-        made = [
-            plots.slice_plot(field, stage / "slice_c0.png", axis=2, fraction=0.0),
-            plots.slice_plot(field, stage / "slice_atom1.png", axis=2, fraction=field.atoms.get_scaled_positions()[0, 2]),
-            plots.isosurface_png(field, result["networking_value"] or 0.5, stage / "isosurface.png"),
-            plots.interactive_html(field, result, stage / f"{elf_file.name}.html"),
-        ]
-        if reference is not None:
-            from elfkit.analysis.metrics import compare as compare_fields
-
-            made += plots.comparison_plots(field, reference, compare_fields(field, reference), stage)
-    for path in made:
-        typer.echo(f"wrote {output / path.name}")
+        made = make_report(stage, field, elf_file.name, planes, through_atom, reference, None if ref is None else ref.name)
+    for line in topology_lines(made.topology) + (comparison_lines(made.comparison) if made.comparison else []):
+        typer.echo(line)
+    typer.echo(f"wrote {output / made.page.name} ({made.page_bytes / 1e6:.1f} MB; open it in a browser) and "
+               + ", ".join(p.name for p in made.pictures) + f" in {output}")
 
 
 @app.command()

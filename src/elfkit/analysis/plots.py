@@ -1,5 +1,6 @@
 """Pictures of ELF fields: parity and histogram plots, residual spectra, planar slices with
-atoms, isosurfaces (PNG), and a self-contained interactive HTML page per structure."""
+atoms, isosurfaces (PNG). Atoms are coloured by element with the Jmol/CPK colours VESTA
+uses by default; lengths are in Å with equal scaling on every axis."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
+from elfkit.analysis.slices import PlaneSlice
 from elfkit.field import Field
 
-ISOVALUES = np.round(np.arange(0.1, 0.96, 0.05), 2)
+_CELL_EDGES = [(0, 1), (0, 2), (0, 4), (1, 3), (1, 5), (2, 3), (2, 6), (3, 7), (4, 5), (4, 6), (5, 7), (6, 7)]
+_IMAGE_TOLERANCE = 1e-3
 
 
 def _pyplot():
@@ -21,14 +24,51 @@ def _pyplot():
     return plt
 
 
+def element_colour(symbol: str) -> str:
+    """Jmol/CPK colour of an element as '#rrggbb'."""
+    from ase.data import atomic_numbers
+    from ase.data.colors import jmol_colors
+
+    return "#" + "".join(f"{round(255 * c):02x}" for c in jmol_colors[atomic_numbers[symbol]])
+
+
+def cell_edges(cell: np.ndarray) -> np.ndarray:
+    """The 12 edges of the unit cell as (12, 2, 3) Cartesian end points (Å)."""
+    corners = np.array([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)]) @ cell
+    return np.array([[corners[a], corners[b]] for a, b in _CELL_EDGES])
+
+
+def atoms_with_images(atoms) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Symbols, Cartesian positions (Å) and an is-image flag of the atoms wrapped into the cell
+    plus their periodic images on the faces, edges and corners of the cell (an atom at
+    fractional 0 along an axis is drawn at 1 too, as VESTA does)."""
+    frac = atoms.get_scaled_positions(wrap=True)
+    frac[np.abs(frac - 1) < _IMAGE_TOLERANCE] = 0.0
+    symbols, points, image = [], [], []
+    for symbol, f in zip(atoms.get_chemical_symbols(), frac):
+        choices = [(0, 1) if abs(x) < _IMAGE_TOLERANCE else (0,) for x in f]
+        for shift in np.array(np.meshgrid(*choices, indexing="ij")).reshape(3, -1).T:
+            symbols.append(symbol)
+            points.append(f + shift)
+            image.append(bool(shift.any()))
+    return symbols, np.array(points) @ atoms.cell.array, np.array(image)
+
+
 def parity_plot(pred: Field, ref: Field, path: Path) -> Path:
-    """Hexbin of predicted against reference ELF."""
+    """2D histogram of predicted against reference ELF on square bins (identical fields give
+    one clean diagonal), log colour scale."""
+    from matplotlib.colors import LogNorm
+
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(4.5, 4))
-    hb = ax.hexbin(ref.values.ravel(), pred.values.ravel(), gridsize=60, bins="log", extent=(0, 1, 0, 1), cmap="viridis")
-    ax.plot([0, 1], [0, 1], "w--", lw=0.8)
-    ax.set(xlabel="reference ELF", ylabel="predicted ELF", xlim=(0, 1), ylim=(0, 1))
-    fig.colorbar(hb, label="grid points (log)")
+    edges = np.linspace(0, 1, 101)
+    counts, _, _ = np.histogram2d(ref.values.ravel(), pred.values.ravel(), [edges, edges])
+    mesh = ax.pcolormesh(edges, edges, np.ma.masked_equal(counts.T, 0), norm=LogNorm(vmin=1), cmap="viridis")
+    ax.plot([0, 1], [0, 1], "k--", lw=0.6)
+    ax.set(xlabel="reference ELF", ylabel="predicted ELF", xlim=(0, 1), ylim=(0, 1), aspect="equal")
+    if np.array_equal(pred.values, ref.values):
+        ax.set_title("identical: every grid point on the diagonal", fontsize=9)
+    fig.colorbar(mesh, label="grid points per bin")
     return _save(fig, path)
 
 
@@ -45,68 +85,90 @@ def histogram_plot(pred: Field, ref: Field, path: Path) -> Path:
 
 
 def spectrum_plot(result: dict, path: Path) -> Path:
-    """Radially averaged residual power versus |k|, with the 2π/d_HH line."""
+    """Radially averaged residual power versus |k|, with the 2π/d_HH line; shells with no
+    power are left out, and a zero residual is said in words instead of drawn."""
     plt = _pyplot()
     spectrum = result["power_spectrum"]
+    k, power = np.array(spectrum["k_per_angstrom"]), np.array(spectrum["mean_power"])
     fig, ax = plt.subplots(figsize=(4.5, 3.5))
-    ax.semilogy(spectrum["k_per_angstrom"], np.maximum(spectrum["mean_power"], 1e-30), "o-", ms=3)
+    positive = power > 0
+    if positive.any():
+        ax.semilogy(k[positive], power[positive], "o-", ms=3)
+    else:
+        ax.text(0.5, 0.5, "residual is zero:\nno power at any |k|", ha="center", va="center", transform=ax.transAxes)
     ax.axvline(2 * np.pi / result["nearest_neighbour_hh_angstrom"], color="k", ls="--", lw=0.8, label="2π / d(H-H)")
-    ax.set(xlabel="|k| (1/Å)", ylabel="residual power per mode")
+    ax.set(xlabel="|k| (1/Å)", ylabel="residual power per mode", xlim=(0, k.max() * 1.02))
     ax.legend()
     return _save(fig, path)
 
 
-def slice_plot(field: Field, path: Path, axis: int = 2, fraction: float = 0.0, slab: float = 0.6) -> Path:
-    """ELF on the lattice plane at `fraction` along `axis`, with atoms within `slab` Å of it."""
+def slice_plot(plane: PlaneSlice, path: Path, through: str) -> Path:
+    """One slice (elfkit.analysis.slices.plane_slice): ELF map to the edges of the plane's
+    period, its outline, the in-plane lattice directions, atoms coloured by element."""
     plt = _pyplot()
-    n = field.values.shape[axis]
-    index = int(round(fraction * n)) % n
-    plane = np.take(field.values, index, axis=axis)
-    grid = field.grid
-    coords = np.take(grid.cart_coords(), index, axis=axis)
-    others = [a for a in range(3) if a != axis]
-    u, v = _plane_axes(grid.cell, others)
-    x, y = coords @ u, coords @ v
-    fig, ax = plt.subplots(figsize=(5, 4.2))
-    mesh = ax.pcolormesh(x, y, plane, shading="gouraud", cmap="magma", vmin=0, vmax=1)
-    frac = field.atoms.get_scaled_positions(wrap=True)
-    height = np.linalg.norm(grid.cell[axis]) * np.abs(((frac[:, axis] - index / n) + 0.5) % 1.0 - 0.5)
-    near = height < slab
-    cart = frac[near] @ grid.cell
-    ax.scatter(cart @ u, cart @ v, c="cyan", s=30, edgecolors="k", label="atoms")
-    ax.set(aspect="equal", xlabel="Å", ylabel="Å", title=f"ELF, plane {'abc'[axis]} = {index / n:.3f}")
-    fig.colorbar(mesh, label="ELF")
+    fig, ax = plt.subplots(figsize=(5.2, 4.8))
+    mesh = ax.pcolormesh(plane.x, plane.y, plane.values, shading="gouraud", cmap="magma", vmin=0, vmax=1)
+    ax.plot(plane.outline[:, 0], plane.outline[:, 1], color="0.5", lw=0.8)
+    centre = plane.outline[2] / 2
+    for end, uvw in ((plane.outline[1], plane.u), (plane.outline[3], plane.v)):
+        ax.annotate("", xy=end, xytext=(0, 0), arrowprops={"arrowstyle": "->", "color": "deepskyblue", "lw": 1.5})
+        ax.text(*(0.5 * end + 0.25 * (centre - 0.5 * end)), direction_label(uvw), color="white", fontsize=9, ha="center",
+                va="center", bbox={"boxstyle": "round", "fc": "black", "alpha": 0.5, "lw": 0})
+    for symbol in sorted(set(plane.atom_symbols)):
+        at = np.array([s == symbol for s in plane.atom_symbols])
+        ax.scatter(plane.atom_xy[at, 0], plane.atom_xy[at, 1], s=60, c=element_colour(symbol), edgecolors="k",
+                   linewidths=0.8, label=symbol, zorder=3, clip_on=False)
+    if plane.atom_symbols:
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=8, title="atoms within "
+                  f"{plane.slab:g} Å of the plane, periodic images included", fontsize=8, title_fontsize=8)
+    pad = 0.04 * np.ptp(plane.outline, axis=0).max()
+    ax.set_xlim(plane.outline[:, 0].min() - pad, plane.outline[:, 0].max() + pad)
+    ax.set_ylim(plane.outline[:, 1].min() - pad, plane.outline[:, 1].max() + pad)
+    ax.set_facecolor("0.85")
+    ax.set(aspect="equal", xlabel=f"along {direction_label(plane.u)} (Å)", ylabel=f"in plane, normal to {direction_label(plane.u)} (Å)",
+           title=f"ELF on ({' '.join(str(i) for i in plane.hkl)}) through {through}")
+    fig.colorbar(mesh, label="ELF", fraction=0.046)
     return _save(fig, path)
 
 
-def _plane_axes(cell: np.ndarray, others: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    u = cell[others[0]] / np.linalg.norm(cell[others[0]])
-    v = cell[others[1]] - (cell[others[1]] @ u) * u
-    return u, v / np.linalg.norm(v)
+def direction_label(uvw) -> str:
+    """Lattice direction as '[u v w]'."""
+    return "[" + " ".join(str(int(i)) for i in uvw) + "]"
 
 
 def isosurface_mesh(field: Field, isovalue: float, step: int = 1):
-    """Triangles (vertices in Å, faces) of the periodic ELF isosurface at `isovalue`."""
+    """Triangles of the periodic ELF isosurface at `isovalue`: vertices in Å (float32) and
+    faces (vertex indices: uint16 when there are fewer than 65536 vertices, else int32), the
+    surface closed across the cell faces."""
     from skimage.measure import marching_cubes
 
     values = np.pad(field.values, [(0, 1)] * 3, mode="wrap")
     if not values.min() < isovalue < values.max():
-        return np.zeros((0, 3)), np.zeros((0, 3), dtype=int)
+        return np.zeros((0, 3), dtype=np.float32), np.zeros((0, 3), dtype=np.uint16)
     verts, faces, _, _ = marching_cubes(values, isovalue, step_size=step)
-    return (verts / np.array(field.values.shape)) @ field.atoms.cell.array, faces
+    cart = (verts / np.array(field.values.shape)) @ field.atoms.cell.array
+    return cart.astype(np.float32), faces.astype(np.uint16 if len(verts) < 2**16 else np.int32)
 
 
-def isosurface_png(field: Field, isovalue: float, path: Path) -> Path:
-    """A static 3D view of one ELF isosurface with the atoms."""
+def isosurface_png(field: Field, isovalue: float, path: Path, label: str) -> Path:
+    """A static 3D view of one ELF isosurface (`label` says which value and why) with the unit
+    cell, the atoms by element and their periodic images; axes in Å, equally scaled."""
     plt = _pyplot()
     verts, faces = isosurface_mesh(field, isovalue, step=2)
-    fig = plt.figure(figsize=(5, 5))
+    fig = plt.figure(figsize=(5.5, 5))
     ax = fig.add_subplot(projection="3d")
     if len(faces):
-        ax.plot_trisurf(verts[:, 0], verts[:, 1], verts[:, 2], triangles=faces, color="gold", alpha=0.6, lw=0)
-    pos = field.atoms.positions
-    ax.scatter(pos[:, 0], pos[:, 1], pos[:, 2], c="royalblue", s=40, depthshade=False)
-    ax.set(title=f"ELF = {isovalue:.2f}", xlabel="x (Å)", ylabel="y (Å)", zlabel="z (Å)")
+        ax.plot_trisurf(verts[:, 0], verts[:, 1], verts[:, 2], triangles=faces, color="gold", alpha=0.5, lw=0)
+    for start, end in cell_edges(field.atoms.cell.array):
+        ax.plot(*np.stack([start, end]).T, color="k", lw=0.8)
+    symbols, points, _ = atoms_with_images(field.atoms)
+    for symbol in sorted(set(symbols)):
+        at = np.array([s == symbol for s in symbols])
+        ax.scatter(*points[at].T, s=50, c=element_colour(symbol), edgecolors="k", depthshade=False, label=symbol)
+    corners = cell_edges(field.atoms.cell.array).reshape(-1, 3)
+    ax.set_box_aspect(np.ptp(corners, axis=0))
+    ax.legend(loc="upper left", fontsize=8)
+    ax.set(title=label, xlabel="x (Å)", ylabel="y (Å)", zlabel="z (Å)")
     return _save(fig, path)
 
 
@@ -136,48 +198,6 @@ def _save(fig, path: Path) -> Path:
 
     fig.tight_layout()
     with atomic_output(path) as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
+        fig.savefig(tmp, dpi=100, format="png", bbox_inches="tight")
     _pyplot().close(fig)
     return Path(path)
-
-
-def interactive_html(field: Field, topology: dict, path: Path) -> Path:
-    """A self-contained HTML page: isosurface with an isovalue slider, atoms, critical points,
-    and the isosurface at the networking value (the percolating network)."""
-    import plotly.graph_objects as go
-
-    traces, steps = [], []
-    for isovalue in ISOVALUES:
-        verts, faces = isosurface_mesh(field, float(isovalue), step=2)
-        traces.append(_mesh(go, verts, faces, f"ELF = {isovalue:.2f}", "gold", visible=bool(isovalue == 0.5)))
-    phi = topology.get("networking_value")
-    if phi is not None:
-        verts, faces = isosurface_mesh(field, phi, step=2)
-        traces.append(_mesh(go, verts, faces, f"network (φ = {phi:.3f})", "crimson", visible="legendonly"))
-    pos = field.atoms.positions
-    traces.append(go.Scatter3d(x=pos[:, 0], y=pos[:, 1], z=pos[:, 2], mode="markers", name="atoms",
-                               text=field.atoms.get_chemical_symbols(), marker={"size": 6, "color": "royalblue"}))
-    colours = {"maximum": "red", "saddle": "orange", "ring": "green", "minimum": "purple"}
-    for kind, colour in colours.items():
-        cps = np.array([p["cart"] for p in topology.get("critical_points", []) if p["type"] == kind]).reshape(-1, 3)
-        traces.append(go.Scatter3d(x=cps[:, 0], y=cps[:, 1], z=cps[:, 2], mode="markers", name=f"{kind} points",
-                                   marker={"size": 3, "color": colour}, visible="legendonly"))
-    surfaces = list(range(len(ISOVALUES)))
-    for i, isovalue in enumerate(ISOVALUES):
-        steps.append({"method": "restyle", "label": f"{isovalue:.2f}", "args": [{"visible": [j == i for j in surfaces]}, surfaces]})
-    fig = go.Figure(traces)
-    fig.update_layout(
-        title=f"{field.atoms.get_chemical_formula()}: ELF isosurface (slider), atoms, critical points, network",
-        sliders=[{"active": int(np.argmin(np.abs(ISOVALUES - 0.5))), "currentvalue": {"prefix": "ELF isovalue: "}, "steps": steps}],
-        scene={"aspectmode": "data"},
-    )
-    from elfkit.io._files import atomic_text_output
-
-    with atomic_text_output(path) as handle:
-        handle.write(fig.to_html(include_plotlyjs=True, full_html=True))
-    return Path(path)
-
-
-def _mesh(go, verts, faces, name, colour, visible):
-    return go.Mesh3d(x=verts[:, 0], y=verts[:, 1], z=verts[:, 2], i=faces[:, 0], j=faces[:, 1], k=faces[:, 2],
-                     color=colour, opacity=0.55, name=name, showlegend=True, visible=visible)
