@@ -96,7 +96,7 @@ def main() -> None:
         }
         results.append(row)
         print(json.dumps(row))
-    RESULTS.write_text(json.dumps({"model": model.name, "model_file": model.source, "rows": results}, indent=1) + "\n")
+    RESULTS.write_text(json.dumps({"model": model.name, "model_sha256": model.sha256, "rows": results}, indent=1) + "\n")
     print("| structure | MAE vs DFT | max diff across spacings 0.08-0.13 Å (mean) | sheared basis max (mean) | 2x2x1 supercell max |")
     print("|---|---|---|---|---|")
     for r in results:

@@ -34,6 +34,7 @@ def card(model: str, evaluations: list[dict]) -> str:
         "",
         f"- **What it predicts**: the valence ELF (dimensionless) of PBE DFT (Quantum ESPRESSO, elfkit's pseudopotentials) "
         f"on the unit-cell grid, from the atomic positions alone.",
+        f"- **File**: `{Path(loaded.source).name}`, SHA-256 {loaded.sha256} (the evaluations below name the same hash).",
         f"- **Architecture**: `{meta['architecture']}` {json.dumps(meta['config'])}, {parameters:,} parameters, receptive radius "
         f"{meta['receptive_radius_voxels']} voxels; inputs {', '.join(meta['channels'])} (`elfkit.features`).",
         f"- **Training data**: {datasets}.",

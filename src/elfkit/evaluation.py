@@ -94,7 +94,7 @@ def evaluate(
             on_progress(done, len(opened))
     return {
         "model": loaded.name,
-        "model_file": loaded.source,
+        "model_sha256": loaded.sha256,
         "dataset": dataset,
         "split": split,
         "samples": samples,

@@ -41,6 +41,11 @@ class LoadedModel:
         """The model's name (from its metadata)."""
         return self.metadata.get("name", Path(self.source).stem)
 
+    @property
+    def sha256(self) -> str:
+        """SHA-256 (16 hex digits) of the model file: which weights a number came from."""
+        return hashlib.sha256(Path(self.source).read_bytes()).hexdigest()[:16]
+
 
 def sad_table_hash() -> str:
     """SHA-256 (16 hex digits) of the packaged free-atom density table the features use."""
