@@ -243,3 +243,15 @@ def test_page_renders_in_a_headless_browser(cell, tmp_path):
 
     pixels = np.asarray(Image.open(shot).convert("L"))
     assert pixels.std() > 10, "the screenshot is blank"
+
+
+def test_a_rough_field_is_meshed_on_a_coarser_stride_to_keep_the_page_small(monkeypatch):
+    from elfkit.analysis import page
+
+    atoms = CELLS["cubic"]()
+    field = Field(atoms, np.random.default_rng(0).uniform(0.0, 1.0, (24, 24, 24)), "elf")
+    isovalues = [0.3, 0.5, 0.7]
+    _, stride = page.slider_meshes(field, isovalues)
+    monkeypatch.setattr(page, "MESH_BYTES", 200_000)
+    meshes, coarser = page.slider_meshes(field, isovalues)
+    assert coarser > stride and sum(v.nbytes + f.nbytes for v, f in meshes) <= 200_000

@@ -26,6 +26,12 @@ from elfkit.field import Field
 
 MESH_SAMPLES = 32
 """Marching cubes runs on at most about this many grid steps per axis (grid stride 1, 2, ...)."""
+MESH_BYTES = 1_500_000
+"""Bytes of all the slider's isosurfaces together at most (float32 vertices, uint16 or int32
+triangles; about 2 MB of page once base64-encoded); a rough field (noise) is meshed on a
+coarser stride until it fits."""
+SHOWN_POINTS = 400
+"""Critical points shown and listed on the page at most (the most persistent); `elfkit topology --json` has all."""
 SLIDER_ISOVALUES = np.round(np.arange(0.1, 0.91, 0.1), 2)
 """ELF isovalues of the 3D view's slider, besides the networking value φ."""
 POINT_COLOURS = {"maximum": "#d62728", "saddle": "#ff7f0e", "ring": "#2ca02c", "minimum": "#9467bd"}
@@ -55,15 +61,14 @@ def isovalues_with(phi: float | None) -> tuple[np.ndarray, int]:
 
 
 def figure_3d(field: Field, topology: dict):
-    """The plotly figure of the 3D view (see the module docstring)."""
+    """The plotly figure of the 3D view (see the module docstring) and the grid stride of its isosurfaces."""
     import plotly.graph_objects as go
 
     phi = topology["networking_value"]
     isovalues, start = isovalues_with(phi)
-    stride = max(1, int(np.ceil(max(field.values.shape) / MESH_SAMPLES)))
+    meshes, stride = slider_meshes(field, isovalues)
     traces = []
-    for i, t in enumerate(isovalues):
-        verts, faces = isosurface_mesh(field, float(t), step=stride)
+    for i, (t, (verts, faces)) in enumerate(zip(isovalues, meshes)):
         name = f"ELF = {t:.3f} (φ, networking value)" if phi is not None and i == start else f"ELF = {t:.2f}"
         traces.append(go.Mesh3d(x=verts[:, 0], y=verts[:, 1], z=verts[:, 2], i=faces[:, 0], j=faces[:, 1], k=faces[:, 2],
                                 color="gold", opacity=0.5, name=f"isosurface {name}", showlegend=True,
@@ -83,7 +88,23 @@ def figure_3d(field: Field, topology: dict):
         scene={"aspectmode": "data", "xaxis": {**axis, "title": {"text": "x (Å)"}}, "yaxis": {**axis, "title": {"text": "y (Å)"}},
                "zaxis": {**axis, "title": {"text": "z (Å)"}}},
     )
-    return fig
+    return fig, stride
+
+
+def mesh_stride(field: Field) -> int:
+    """Grid stride of the 3D view's marching cubes before any coarsening (see MESH_SAMPLES)."""
+    return max(1, int(np.ceil(max(field.values.shape) / MESH_SAMPLES)))
+
+
+def slider_meshes(field: Field, isovalues) -> tuple[list, int]:
+    """Isosurface meshes (Å, float32) at `isovalues` and the grid stride used: the first from
+    `mesh_stride` on whose meshes take at most MESH_BYTES together."""
+    stride = mesh_stride(field)
+    while True:
+        meshes = [isosurface_mesh(field, float(t), step=stride) for t in isovalues]
+        if sum(v.nbytes + f.nbytes for v, f in meshes) <= MESH_BYTES or stride >= max(field.values.shape) // 4:
+            return meshes, stride
+        stride += 1
 
 
 def _cell_trace(go, cell: np.ndarray):
@@ -110,11 +131,17 @@ def _atom_traces(go, atoms) -> list:
     return traces
 
 
+def most_persistent(points: list[dict]) -> list[dict]:
+    """The SHOWN_POINTS critical points of largest persistence (the essential ones first)."""
+    return sorted(points, key=lambda p: -np.inf if p["persistence"] is None else -p["persistence"])[:SHOWN_POINTS]
+
+
 def _critical_point_traces(go, points: list[dict]) -> list:
-    """One trace per critical-point type, values on hover; maxima shown, the others in the legend."""
+    """One trace per critical-point type (the most persistent), values on hover; maxima shown, the others in the legend."""
     traces = []
+    shown = most_persistent(points)
     for kind, colour in POINT_COLOURS.items():
-        chosen = [p for p in points if p["type"] == kind]
+        chosen = [p for p in shown if p["type"] == kind]
         xyz = np.array([p["cart"] for p in chosen], dtype=np.float32).reshape(-1, 3)
         text = [f"{kind}: ELF {p['value']:.3f}, persistence {summary.persistence_words(p['persistence'])}<br>"
                 f"fractional ({p['frac'][0]:.3f}, {p['frac'][1]:.3f}, {p['frac'][2]:.3f})" for p in chosen]
@@ -133,11 +160,12 @@ def write_page(path: Path, field: Field, topology: dict, source: str, pictures: 
 
     formula = field.atoms.get_chemical_formula(mode="hill")
     title = f"ELF of {formula} ({source}): elfkit report"
+    figure, stride = figure_3d(field, topology)
     body = [
         f"<h1>{_e(title)}</h1>",
         _structure_table(field, source, reference),
         _warnings(summary.topology_warnings(topology)),
-        _view_section(field, topology),
+        _view_section(topology, stride),
         "<h2>Pictures</h2>",
         *[_picture(p) for p in pictures],
         _topology_section(topology),
@@ -145,7 +173,7 @@ def write_page(path: Path, field: Field, topology: dict, source: str, pictures: 
     if comparison is not None:
         body.append(_comparison_section(comparison, list(comparison_pictures), reference))
     with atomic_text_output(path) as handle:
-        handle.write(_document(title, "\n".join(body), figure_3d(field, topology).to_json()))
+        handle.write(_document(title, "\n".join(body), figure.to_json()))
     return Path(path)
 
 
@@ -185,7 +213,7 @@ def _warnings(warnings: list[str]) -> str:
     return f'<div class="warnings" id="warnings"><strong>Warnings</strong><ul>{items}</ul></div>'
 
 
-def _view_section(field: Field, topology: dict) -> str:
+def _view_section(topology: dict, stride: int) -> str:
     phi = topology["networking_value"]
     start = (f"The isovalue slider starts at the networking value φ = {phi:.3f}, the highest ELF at which one "
              "domain percolates through the crystal in 3D; move it to see the domains split."
@@ -194,9 +222,14 @@ def _view_section(field: Field, topology: dict) -> str:
         "<h2>3D view</h2>"
         f"<p>{_e(start)} Unit cell in black; atoms coloured by element (Jmol/CPK colours, as in VESTA), with their "
         "periodic images on the cell's faces, edges and corners; ELF maxima in red (other critical points in the "
-        "legend). Axes in Å, equally scaled. Drag to rotate, scroll to zoom, hover for values.</p>"
+        f"legend). Axes in Å, equally scaled. Isosurfaces by marching cubes on {_every(stride)} grid point along "
+        "each axis. Drag to rotate, scroll to zoom, hover for values.</p>"
         '<div id="view3d" class="view">Loading the 3D view…</div>'
     )
+
+
+def _every(stride: int) -> str:
+    return "every" if stride == 1 else {2: "every 2nd", 3: "every 3rd"}.get(stride, f"every {stride}th")
 
 
 def _picture(picture: Picture) -> str:
@@ -239,11 +272,13 @@ def _topology_section(topology: dict) -> str:
 
 def _points_table(points: list[dict], table_id: str) -> str:
     order = {kind: i for i, kind in enumerate(POINT_COLOURS)}
-    ranked = sorted(points, key=lambda p: (order[p["type"]], -p["value"]))
+    ranked = sorted(most_persistent(points), key=lambda p: (order[p["type"]], -p["value"]))
+    note = (f"<p>The {SHOWN_POINTS} most persistent of {len(points)} points; <code>elfkit topology --json</code> lists all.</p>"
+            if len(points) > SHOWN_POINTS else "")
     rows = [[p["type"], "(" + ", ".join(f"{x:.3f}" for x in p["frac"]) + ")", "(" + ", ".join(f"{x:.3f}" for x in p["cart"]) + ")",
              f"{p['value']:.3f}", summary.persistence_words(p["persistence"]), "yes" if p["refined"] else "no (grid point)"]
             for p in ranked]
-    return ('<div class="scroll">' + _table(["type", "fractional position", "position (Å)", "ELF", "persistence", "refined"],
+    return (note + '<div class="scroll">' + _table(["type", "fractional position", "position (Å)", "ELF", "persistence", "refined"],
                                             rows, table_id) + "</div>")
 
 
