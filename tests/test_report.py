@@ -196,6 +196,7 @@ def test_terminal_lines_explain_codes_and_round_numbers():
     text = "\n".join(topology_lines(result))
     assert "None" not in text and "ELF 0.10-0.15: 3D (percolating network)" in text and "ELF 0.25: no domain" in text
     assert "networking value φ: none (no domain percolates" in text
+    assert "1 maximum, 3 saddles, 3 rings, 1 minimum; Morse sum 0" in text
     assert "warning: 2 critical points lie where the atoms' density is below 0.001 electrons/Å³" in text
     comparison = {"r2": 0.98765432, "mae": 0.0123456, "rmse": 0.02, "max_error": 0.2, "wasserstein_1": 0.001,
                   "histogram_overlap": 0.95, "regions": {}, "nearest_neighbour_hh_angstrom": 0.7412345,
@@ -203,6 +204,9 @@ def test_terminal_lines_explain_codes_and_round_numbers():
                   "autocorrelation": {"correlation_length_angstrom": 0.31234567891234567}}
     text = "\n".join(comparison_lines(comparison))
     assert re.search(r"correlation length of the residual +0\.31 Å$", text, re.M) and "0.9877" in text
+    tiny = {**comparison, "mae": 1.7e-6, "max_error": 0.0}
+    text = "\n".join(comparison_lines(tiny))
+    assert re.search(r"mean absolute error +1\.7e-06$", text, re.M) and "identical" in text
 
 
 def test_identical_inputs_give_a_clean_parity_and_no_spectrum_floor(tmp_path):

@@ -34,7 +34,7 @@ SHOWN_POINTS = 400
 """Critical points shown and listed on the page at most (the most persistent); `elfkit topology --json` has all."""
 SLIDER_ISOVALUES = np.round(np.arange(0.1, 0.91, 0.1), 2)
 """ELF isovalues of the 3D view's slider, besides the networking value φ."""
-POINT_COLOURS = {"maximum": "#d62728", "saddle": "#ff7f0e", "ring": "#2ca02c", "minimum": "#9467bd"}
+POINT_COLOURS = {"maximum": "#e7298a", "saddle": "#ff7f0e", "ring": "#1b9e77", "minimum": "#7570b3"}
 
 
 @dataclass
@@ -221,7 +221,7 @@ def _view_section(topology: dict, stride: int) -> str:
     return (
         "<h2>3D view</h2>"
         f"<p>{_e(start)} Unit cell in black; atoms coloured by element (Jmol/CPK colours, as in VESTA), with their "
-        "periodic images on the cell's faces, edges and corners; ELF maxima in red (other critical points in the "
+        "periodic images on the cell's faces, edges and corners; ELF maxima as magenta diamonds (other critical points in the "
         f"legend). Axes in Å, equally scaled. Isosurfaces by marching cubes on {_every(stride)} grid point along "
         "each axis. Drag to rotate, scroll to zoom, hover for values.</p>"
         '<div id="view3d" class="view">Loading the 3D view…</div>'
@@ -239,15 +239,13 @@ def _picture(picture: Picture) -> str:
 
 
 def _topology_section(topology: dict) -> str:
-    c = topology["counts"]
     rows = [
         ["networking value φ", summary.networking_words(topology["networking_value"])],
         *([["networking value, hydrogen domains only", summary.elf_value(topology["networking_value_hydrogen"])]]
           if topology["networking_value_hydrogen"] is not None else []),
         ["molecularity index", summary.elf_value(topology["molecularity_index"], "undefined (no domain holds two hydrogen nuclei)")],
         ["hydrogen fraction", f"{topology['hydrogen_fraction']:.3f} of the atoms"],
-        ["critical points kept", f"{c['maxima']} maxima, {c['saddles']} saddles, {c['rings']} rings, {c['minima']} minima "
-                                 f"(persistence ≥ {topology['persistence_threshold']:g})"],
+        ["critical points kept", f"{summary.counts_words(topology['counts'])} (persistence ≥ {topology['persistence_threshold']:g})"],
         ["Morse sum (maxima − saddles + rings − minima)", str(topology["morse_sum"])],
     ]
     dimension_rows = [[f"{r['isovalue']:.2f}", summary.dimension_words(r["dimension"]), r["domains"],

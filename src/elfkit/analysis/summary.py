@@ -34,6 +34,19 @@ def networking_words(value: float | None) -> str:
     return elf_value(value, "none (no domain percolates in 3D above the field minimum)")
 
 
+def error_value(value: float) -> str:
+    """A dimensionless error: 4 decimals, or 2 significant digits below 0.001 (0 stays 0)."""
+    if value == 0:
+        return "0"
+    return f"{value:.1e}" if abs(value) < 1e-3 else f"{value:.4f}"
+
+
+def counts_words(counts: dict[str, int]) -> str:
+    """Critical-point counts as '8 maxima, 24 saddles, 17 rings, 1 minimum'."""
+    singular = {"maxima": "maximum", "saddles": "saddle", "rings": "ring", "minima": "minimum"}
+    return ", ".join(f"{counts[k]} {singular[k] if counts[k] == 1 else k}" for k in singular)
+
+
 def topology_warnings(result: dict) -> list[str]:
     """What a reader of a topology result must know before trusting it (empty when nothing)."""
     warnings = []
@@ -55,11 +68,11 @@ def topology_warnings(result: dict) -> list[str]:
 
 def topology_lines(result: dict) -> list[str]:
     """The result of `elfkit.analysis.topology.topology` as lines for a terminal."""
-    c, b = result["counts"], result["counts_before_simplification"]
+    threshold = result["persistence_threshold"]
     lines = [
-        f"critical points with persistence ≥ {result['persistence_threshold']:g} (ELF units): {c['maxima']} maxima, "
-        f"{c['saddles']} saddles, {c['rings']} rings, {c['minima']} minima "
-        f"(before simplification: {b['maxima']}, {b['saddles']}, {b['rings']}, {b['minima']}); Morse sum {result['morse_sum']}",
+        f"critical points with persistence ≥ {threshold:g} (ELF units): {counts_words(result['counts'])}; "
+        f"Morse sum {result['morse_sum']}",
+        f"  before cancelling the pairs below {threshold:g}: {counts_words(result['counts_before_simplification'])}",
         f"networking value φ: {networking_words(result['networking_value'])}",
     ]
     if result["networking_value_hydrogen"] is not None:
@@ -93,14 +106,14 @@ def comparison_rows(result: dict) -> list[tuple[str, str]]:
     r2 = result["r2"]
     rows = [
         ("R²", "undefined (constant reference)" if r2 is None else f"{r2:.4f}"),
-        ("mean absolute error", f"{result['mae']:.4f}"),
-        ("root-mean-square error", f"{result['rmse']:.4f}"),
-        ("largest absolute error", f"{result['max_error']:.3f}"),
-        ("Wasserstein-1 distance of the ELF histograms", f"{result['wasserstein_1']:.4f}"),
+        ("mean absolute error", error_value(result["mae"])),
+        ("root-mean-square error", error_value(result["rmse"])),
+        ("largest absolute error", error_value(result["max_error"])),
+        ("Wasserstein-1 distance of the ELF histograms", error_value(result["wasserstein_1"])),
         ("overlap of the ELF histograms", f"{100 * result['histogram_overlap']:.1f} %"),
     ]
     rows += [
-        (f"MAE in the {name} region ({100 * r['fraction']:.1f} % of the cell)", f"{r['mae']:.4f}")
+        (f"MAE in the {name} region ({100 * r['fraction']:.1f} % of the cell)", error_value(r["mae"]))
         for name, r in result["regions"].items()
     ]
     if result["max_error"] == 0:
