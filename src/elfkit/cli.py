@@ -244,11 +244,11 @@ def topology(
     structure: Annotated[Optional[Path], typer.Option(help="Structure for a bare .npy input.")] = None,
     persistence: Annotated[Optional[float], typer.Option(
         min=0.0, help="Cancel critical-point pairs whose persistence (ELF units) is below this; 0 keeps all "
-        "[default: elfkit.analysis.critical.DEFAULT_PERSISTENCE]."
+        "(default: elfkit.analysis.critical.DEFAULT_PERSISTENCE)."
     )] = None,
     low_density: Annotated[Optional[float], typer.Option(
         min=0.0, help="List apart the critical points where the atoms' SAD is below this (electrons/Å³); 0: none "
-        "[default: elfkit.analysis.critical.LOW_DENSITY]."
+        "(default: elfkit.analysis.critical.LOW_DENSITY)."
     )] = None,
 ):
     """Critical points, Morse sum, networking value, molecularity index, dimensionality."""
@@ -272,8 +272,8 @@ def report(
     elf_file: Annotated[Path, typer.Argument(help="ELF file to picture.")],
     ref: Annotated[Optional[Path], typer.Option(help="Reference ELF on the same grid: adds the metrics, parity, histograms and residual spectrum.")] = None,
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the HTML page (named after the ELF file) and its pictures.")] = Path("elfkit-report"),
-    plane: Annotated[Optional[list[str]], typer.Option(help="Slice plane as Miller indices h k l (001, 1-10 or 1,-1,0); repeat for more slices [default: 001].")] = None,
-    through_atom: Annotated[Optional[int], typer.Option(help="Slices pass through this atom (1 = the first atom in the file, as VESTA numbers them), centred on it [default: through the origin].")] = None,
+    plane: Annotated[Optional[list[str]], typer.Option(metavar="HKL", help="Slice plane as Miller indices h k l (001, 1-10 or 1,-1,0); repeat for more slices (default: 001).")] = None,
+    through_atom: Annotated[Optional[int], typer.Option(metavar="N", help="Slices pass through this atom (1 = the first atom in the file, as VESTA numbers them), centred on it (default: through the origin).")] = None,
     structure: Annotated[Optional[Path], typer.Option(help="Structure for bare .npy inputs.")] = None,
 ):
     """One self-contained HTML page (3D view, slices, topology, comparison) and its pictures as PNG files."""
