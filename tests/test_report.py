@@ -236,8 +236,11 @@ def test_page_renders_in_a_headless_browser(cell, tmp_path):
     shot = tmp_path / "shot.png"
     common = [BROWSER, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
               f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,1400", "--virtual-time-budget=20000"]
-    dom = subprocess.run([*common, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=180).stdout
+    run = subprocess.run([*common, "--enable-logging=stderr", "--v=0", "--dump-dom", page.as_uri()],
+                         capture_output=True, text=True, timeout=180)
+    dom = run.stdout
     assert 'data-view3d="ready"' in dom, "the 3D view did not load"
+    assert "Uncaught" not in run.stderr, [line for line in run.stderr.splitlines() if "Uncaught" in line]
     legend = re.findall(r'class="legendtext"[^>]*>([^<]+)<', dom)
     elements = sorted(set(atoms.get_chemical_symbols()))
     assert "unit cell" in legend and [name for name in legend if name in elements] == elements
