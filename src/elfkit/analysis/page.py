@@ -21,11 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from elfkit.analysis import summary
-from elfkit.analysis.plots import atoms_with_images, cell_edges, element_colour, isosurface_mesh
+from elfkit.analysis.plots import atoms_with_images, cell_edges, element_colour, isosurface_mesh, mesh_stride
 from elfkit.field import Field
 
-MESH_SAMPLES = 32
-"""Marching cubes runs on at most about this many grid steps per axis (grid stride 1, 2, ...)."""
 MESH_BYTES = 1_500_000
 """Bytes of all the slider's isosurfaces together at most (float32 vertices, uint16 or int32
 triangles; about 2 MB of page once base64-encoded); a rough field (noise) is meshed on a
@@ -89,11 +87,6 @@ def figure_3d(field: Field, topology: dict):
                "zaxis": {**axis, "title": {"text": "z (Å)"}}},
     )
     return fig, stride
-
-
-def mesh_stride(field: Field) -> int:
-    """Grid stride of the 3D view's marching cubes before any coarsening (see MESH_SAMPLES)."""
-    return max(1, int(np.ceil(max(field.values.shape) / MESH_SAMPLES)))
 
 
 def slider_meshes(field: Field, isovalues) -> tuple[list, int]:

@@ -11,6 +11,8 @@ import numpy as np
 from elfkit.analysis.slices import PlaneSlice
 from elfkit.field import Field
 
+MESH_SAMPLES = 32
+"""Marching cubes runs on at most about this many grid steps per axis (grid stride 1, 2, ...)."""
 _CELL_EDGES = [(0, 1), (0, 2), (0, 4), (1, 3), (1, 5), (2, 3), (2, 6), (3, 7), (4, 5), (4, 6), (5, 7), (6, 7)]
 _IMAGE_TOLERANCE = 1e-3
 
@@ -150,11 +152,16 @@ def isosurface_mesh(field: Field, isovalue: float, step: int = 1):
     return cart.astype(np.float32), faces.astype(np.uint16 if len(verts) < 2**16 else np.int32)
 
 
+def mesh_stride(field: Field) -> int:
+    """Grid stride for marching cubes on at most about MESH_SAMPLES steps per axis."""
+    return max(1, int(np.ceil(max(field.values.shape) / MESH_SAMPLES)))
+
+
 def isosurface_png(field: Field, isovalue: float, path: Path, label: str) -> Path:
     """A static 3D view of one ELF isosurface (`label` says which value and why) with the unit
     cell, the atoms by element and their periodic images; axes in Å, equally scaled."""
     plt = _pyplot()
-    verts, faces = isosurface_mesh(field, isovalue, step=2)
+    verts, faces = isosurface_mesh(field, isovalue, step=mesh_stride(field))
     fig = plt.figure(figsize=(5.5, 5))
     ax = fig.add_subplot(projection="3d")
     if len(faces):
