@@ -252,13 +252,27 @@ def test_page_renders_in_a_headless_browser(cell, tmp_path):
     assert pixels.std() > 10, "the screenshot is blank"
 
 
-def test_a_rough_field_is_meshed_on_a_coarser_stride_to_keep_the_page_small(monkeypatch):
+def test_a_rough_field_is_meshed_on_a_coarser_grid_to_keep_the_page_small(monkeypatch):
     from elfkit.analysis import page
 
     atoms = CELLS["cubic"]()
     field = Field(atoms, np.random.default_rng(0).uniform(0.0, 1.0, (24, 24, 24)), "elf")
     isovalues = [0.3, 0.5, 0.7]
-    _, stride = page.slider_meshes(field, isovalues)
+    monkeypatch.setattr(page, "MESH_BYTES", 10**9)
+    _, shape = page.slider_meshes(field, isovalues)
     monkeypatch.setattr(page, "MESH_BYTES", 200_000)
     meshes, coarser = page.slider_meshes(field, isovalues)
-    assert coarser > stride and sum(v.nbytes + f.nbytes for v, f in meshes) <= 200_000
+    assert shape == (24, 24, 24) and max(coarser) < 24
+    assert sum(v.nbytes + f.nbytes for v, f in meshes) <= 200_000
+
+
+def test_isosurface_of_a_resampled_field_stays_on_the_same_surface():
+    from elfkit.analysis.plots import isosurface_mesh
+
+    atoms = CELLS["cubic"]()
+    frac = Grid(atoms.cell.array, (40, 40, 40)).frac_coords()
+    field = Field(atoms, 0.5 + 0.4 * np.cos(2 * np.pi * frac[..., 0]), "elf")
+    for shape in (None, (20, 20, 20), (13, 17, 11)):
+        verts, faces = isosurface_mesh(field, 0.5, shape)
+        # the surface ELF = 0.5 is the two planes x = a/4 and x = 3a/4
+        assert len(faces) and np.allclose(np.minimum(abs(verts[:, 0] - 1.4), abs(verts[:, 0] - 4.2)), 0, atol=0.12)

@@ -21,13 +21,13 @@ from pathlib import Path
 import numpy as np
 
 from elfkit.analysis import summary
-from elfkit.analysis.plots import atoms_with_images, cell_edges, element_colour, isosurface_mesh, mesh_stride
+from elfkit.analysis.plots import atoms_with_images, cell_edges, element_colour, isosurface_mesh, mesh_shape
 from elfkit.field import Field
 
-MESH_BYTES = 1_500_000
+MESH_BYTES = 1_200_000
 """Bytes of all the slider's isosurfaces together at most (float32 vertices, uint16 or int32
-triangles; about 2 MB of page once base64-encoded); a rough field (noise) is meshed on a
-coarser stride until it fits."""
+triangles; about 1.6 MB of page once base64-encoded); a rough field (noise) is meshed on a
+coarser grid until it fits."""
 SHOWN_POINTS = 400
 """Critical points shown and listed on the page at most (the most persistent); `elfkit topology --json` has all."""
 SLIDER_ISOVALUES = np.round(np.arange(0.1, 0.91, 0.1), 2)
@@ -59,12 +59,12 @@ def isovalues_with(phi: float | None) -> tuple[np.ndarray, int]:
 
 
 def figure_3d(field: Field, topology: dict):
-    """The plotly figure of the 3D view (see the module docstring) and the grid stride of its isosurfaces."""
+    """The plotly figure of the 3D view (see the module docstring) and the grid its isosurfaces were meshed on."""
     import plotly.graph_objects as go
 
     phi = topology["networking_value"]
     isovalues, start = isovalues_with(phi)
-    meshes, stride = slider_meshes(field, isovalues)
+    meshes, shape = slider_meshes(field, isovalues)
     traces = []
     for i, (t, (verts, faces)) in enumerate(zip(isovalues, meshes)):
         name = f"ELF = {t:.3f} (φ, networking value)" if phi is not None and i == start else f"ELF = {t:.2f}"
@@ -86,18 +86,19 @@ def figure_3d(field: Field, topology: dict):
         scene={"aspectmode": "data", "xaxis": {**axis, "title": {"text": "x (Å)"}}, "yaxis": {**axis, "title": {"text": "y (Å)"}},
                "zaxis": {**axis, "title": {"text": "z (Å)"}}},
     )
-    return fig, stride
+    return fig, shape
 
 
-def slider_meshes(field: Field, isovalues) -> tuple[list, int]:
-    """Isosurface meshes (Å, float32) at `isovalues` and the grid stride used: the first from
-    `mesh_stride` on whose meshes take at most MESH_BYTES together."""
-    stride = mesh_stride(field)
+def slider_meshes(field: Field, isovalues) -> tuple[list, tuple[int, int, int]]:
+    """Isosurface meshes (Å, float32) at `isovalues` and the grid they were meshed on: the
+    first of `mesh_shape`, coarsened by 1.1 at a time, whose meshes take at most MESH_BYTES."""
+    coarsening = 1.0
     while True:
-        meshes = [isosurface_mesh(field, float(t), step=stride) for t in isovalues]
-        if sum(v.nbytes + f.nbytes for v, f in meshes) <= MESH_BYTES or stride >= max(field.values.shape) // 4:
-            return meshes, stride
-        stride += 1
+        shape = mesh_shape(field, coarsening)
+        meshes = [isosurface_mesh(field, float(t), shape) for t in isovalues]
+        if sum(v.nbytes + f.nbytes for v, f in meshes) <= MESH_BYTES or min(shape) <= 4:
+            return meshes, shape
+        coarsening *= 1.1
 
 
 def _cell_trace(go, cell: np.ndarray):
@@ -153,12 +154,12 @@ def write_page(path: Path, field: Field, topology: dict, source: str, pictures: 
 
     formula = field.atoms.get_chemical_formula(mode="hill")
     title = f"ELF of {formula} ({source}): elfkit report"
-    figure, stride = figure_3d(field, topology)
+    figure, mesh_grid = figure_3d(field, topology)
     body = [
         f"<h1>{_e(title)}</h1>",
         _structure_table(field, source, reference),
         _warnings(summary.topology_warnings(topology)),
-        _view_section(topology, stride),
+        _view_section(topology, field.values.shape, mesh_grid),
         "<h2>Pictures</h2>",
         *[_picture(p) for p in pictures],
         _topology_section(topology),
@@ -206,7 +207,7 @@ def _warnings(warnings: list[str]) -> str:
     return f'<div class="warnings" id="warnings"><strong>Warnings</strong><ul>{items}</ul></div>'
 
 
-def _view_section(topology: dict, stride: int) -> str:
+def _view_section(topology: dict, shape, mesh_grid) -> str:
     phi = topology["networking_value"]
     start = (f"The isovalue slider starts at the networking value φ = {phi:.3f}, the highest ELF at which one "
              "domain percolates through the crystal in 3D; move it to see the domains split."
@@ -215,14 +216,17 @@ def _view_section(topology: dict, stride: int) -> str:
         "<h2>3D view</h2>"
         f"<p>{_e(start)} Unit cell in black; atoms coloured by element (Jmol/CPK colours, as in VESTA), with their "
         "periodic images on the cell's faces, edges and corners; ELF maxima as magenta diamonds (other critical points in the "
-        f"legend). Axes in Å, equally scaled. Isosurfaces by marching cubes on {_every(stride)} grid point along "
-        "each axis. Drag to rotate, scroll to zoom, hover for values.</p>"
+        f"legend). Axes in Å, equally scaled. Isosurfaces by marching cubes on {_grid_words(shape, mesh_grid)}. "
+        "Drag to rotate, scroll to zoom, hover for values.</p>"
         '<div id="view3d" class="view">Loading the 3D view…</div>'
     )
 
 
-def _every(stride: int) -> str:
-    return "every" if stride == 1 else {2: "every 2nd", 3: "every 3rd"}.get(stride, f"every {stride}th")
+def _grid_words(shape, mesh_grid) -> str:
+    own = " × ".join(str(n) for n in shape)
+    if tuple(mesh_grid) == tuple(shape):
+        return f"the ELF's own {own} grid"
+    return f"the ELF resampled from {own} to {' × '.join(str(n) for n in mesh_grid)} points (to keep the page small)"
 
 
 def _picture(picture: Picture) -> str:

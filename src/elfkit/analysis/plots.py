@@ -12,7 +12,7 @@ from elfkit.analysis.slices import PlaneSlice
 from elfkit.field import Field
 
 MESH_SAMPLES = 32
-"""Marching cubes runs on at most about this many grid steps per axis (grid stride 1, 2, ...)."""
+"""Marching cubes runs on at most about this many grid points per axis (the field resampled)."""
 _CELL_EDGES = [(0, 1), (0, 2), (0, 4), (1, 3), (1, 5), (2, 3), (2, 6), (3, 7), (4, 5), (4, 6), (5, 7), (6, 7)]
 _IMAGE_TOLERANCE = 1e-3
 
@@ -88,12 +88,13 @@ def histogram_plot(pred: Field, ref: Field, path: Path) -> Path:
 
 def spectrum_plot(result: dict, path: Path) -> Path:
     """Radially averaged residual power versus |k|, with the 2π/d_HH line; shells with no
-    power are left out, and a zero residual is said in words instead of drawn."""
+    power (below 1e-12 of the largest: rounding, such as the k = 0 shell of a residual whose
+    mean is removed) are left out, and a zero residual is said in words instead of drawn."""
     plt = _pyplot()
     spectrum = result["power_spectrum"]
     k, power = np.array(spectrum["k_per_angstrom"]), np.array(spectrum["mean_power"])
     fig, ax = plt.subplots(figsize=(4.5, 3.5))
-    positive = power > 0
+    positive = power > 1e-12 * power.max(initial=0.0)
     if positive.any():
         ax.semilogy(k[positive], power[positive], "o-", ms=3)
     else:
@@ -138,30 +139,43 @@ def direction_label(uvw) -> str:
     return "[" + " ".join(str(int(i)) for i in uvw) + "]"
 
 
-def isosurface_mesh(field: Field, isovalue: float, step: int = 1):
+def isosurface_mesh(field: Field, isovalue: float, shape: tuple[int, int, int] | None = None):
     """Triangles of the periodic ELF isosurface at `isovalue`: vertices in Å (float32) and
     faces (vertex indices: uint16 when there are fewer than 65536 vertices, else int32), the
-    surface closed across the cell faces."""
+    surface closed across the cell faces. With `shape`, marching cubes runs on the field
+    resampled to that grid (periodic trilinear interpolation), a coarser mesh."""
     from skimage.measure import marching_cubes
 
-    values = np.pad(field.values, [(0, 1)] * 3, mode="wrap")
-    if not values.min() < isovalue < values.max():
+    values = field.values if shape is None or tuple(shape) == field.values.shape else _resample(field.values, shape)
+    padded = np.pad(values, [(0, 1)] * 3, mode="wrap")
+    if not padded.min() < isovalue < padded.max():
         return np.zeros((0, 3), dtype=np.float32), np.zeros((0, 3), dtype=np.uint16)
-    verts, faces, _, _ = marching_cubes(values, isovalue, step_size=step)
-    cart = (verts / np.array(field.values.shape)) @ field.atoms.cell.array
+    verts, faces, _, _ = marching_cubes(padded, isovalue)
+    cart = (verts / np.array(values.shape)) @ field.atoms.cell.array
     return cart.astype(np.float32), faces.astype(np.uint16 if len(verts) < 2**16 else np.int32)
 
 
-def mesh_stride(field: Field) -> int:
-    """Grid stride for marching cubes on at most about MESH_SAMPLES steps per axis."""
-    return max(1, int(np.ceil(max(field.values.shape) / MESH_SAMPLES)))
+def _resample(values: np.ndarray, shape) -> np.ndarray:
+    """Periodic trilinear resampling of grid values onto another grid of the same cell."""
+    from scipy.ndimage import map_coordinates
+
+    axes = [np.arange(m) * n / m for n, m in zip(values.shape, shape)]
+    index = np.stack(np.meshgrid(*axes, indexing="ij"))
+    return map_coordinates(values, index, order=1, mode="grid-wrap")
+
+
+def mesh_shape(field: Field, coarsening: float = 1.0) -> tuple[int, int, int]:
+    """Grid for marching cubes: the field's, scaled down to at most about MESH_SAMPLES points
+    per axis, then divided by `coarsening` (at least 4 points per axis)."""
+    factor = max(1.0, max(field.values.shape) / MESH_SAMPLES) * coarsening
+    return tuple(max(4, int(round(n / factor))) for n in field.values.shape)
 
 
 def isosurface_png(field: Field, isovalue: float, path: Path, label: str) -> Path:
     """A static 3D view of one ELF isosurface (`label` says which value and why) with the unit
     cell, the atoms by element and their periodic images; axes in Å, equally scaled."""
     plt = _pyplot()
-    verts, faces = isosurface_mesh(field, isovalue, step=mesh_stride(field))
+    verts, faces = isosurface_mesh(field, isovalue, mesh_shape(field))
     fig = plt.figure(figsize=(5.5, 5))
     ax = fig.add_subplot(projection="3d")
     if len(faces):
