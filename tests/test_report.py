@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+from html import unescape
 
 import numpy as np
 import pytest
@@ -276,3 +277,19 @@ def test_isosurface_of_a_resampled_field_stays_on_the_same_surface():
         verts, faces = isosurface_mesh(field, 0.5, shape)
         # the surface ELF = 0.5 is the two planes x = a/4 and x = 3a/4
         assert len(faces) and np.allclose(np.minimum(abs(verts[:, 0] - 1.4), abs(verts[:, 0] - 4.2)), 0, atol=0.12)
+
+
+def test_page_shows_the_topology_warnings_and_the_points_listed_apart(tmp_path):
+    from elfkit.analysis.page import write_page
+    from elfkit.analysis.topology import topology
+
+    atoms = CELLS["hexagonal"]()
+    field = Field(atoms, elf_like(atoms, (12, 12, 16)), "elf")
+    result = topology(field)
+    apart = result["critical_points"][:2]
+    result.update(low_density_critical_points=apart, counts_low_density={"maxima": 0, "saddles": 2, "rings": 0, "minima": 0},
+                  morse_sum=1)
+    html = write_page(tmp_path / "p.html", field, result, "zno.npz", []).read_text()
+    warnings = unescape(re.search(r'<div class="warnings" id="warnings">(.*?)</div>', html, re.S).group(1))
+    assert "Morse sum" in warnings and "not 0" in warnings and "2 critical points lie where the atoms' density" in warnings
+    assert '<table id="low-density-points">' in html

@@ -99,7 +99,7 @@ def spectrum_plot(result: dict, path: Path) -> Path:
         ax.semilogy(k[positive], power[positive], "o-", ms=3)
     else:
         ax.text(0.5, 0.5, "residual is zero:\nno power at any |k|", ha="center", va="center", transform=ax.transAxes)
-    ax.axvline(2 * np.pi / result["nearest_neighbour_hh_angstrom"], color="k", ls="--", lw=0.8, label="2π / d(H-H)")
+    ax.axvline(2 * np.pi / result["nearest_neighbour_hh_angstrom"], color="k", ls="--", lw=0.8, label="2π / d (shortest H-H,\nany atoms without H)")
     ax.set(xlabel="|k| (1/Å)", ylabel="residual power per mode", xlim=(0, k.max() * 1.02))
     ax.legend()
     return _save(fig, path)

@@ -53,7 +53,7 @@ def make_report(
         captions = ["This ELF against the reference, grid point by grid point, counted in square bins.",
                     "Distributions of the two ELFs over the grid points.",
                     "Power of the residual (this ELF − reference) per Fourier mode versus |k|, radially averaged; "
-                    "the dashed line is 2π over the shortest H-H distance."]
+                    "the dashed line is 2π over the shortest H-H distance (between any atoms without hydrogen)."]
         comparison_pictures = [Picture(p, heading, caption) for p, heading, caption
                                in zip(made, ("Parity", "Histograms", "Residual spectrum"), captions)]
     page = write_page(folder / page_name(source), field, result, source, pictures, comparison, comparison_pictures,

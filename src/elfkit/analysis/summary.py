@@ -120,7 +120,8 @@ def comparison_rows(result: dict) -> list[tuple[str, str]]:
         return rows + [("residual", "zero everywhere: the two ELFs are identical")]
     return rows + [
         (
-            f"residual power at wavelengths longer than the H-H distance {result['nearest_neighbour_hh_angstrom']:.2f} Å",
+            f"residual power at wavelengths longer than d = {result['nearest_neighbour_hh_angstrom']:.2f} Å "
+            "(shortest H-H distance, any atoms without H)",
             f"{100 * result['long_wavelength_power_fraction']:.1f} %",
         ),
         ("correlation length of the residual", "longer than the cell" if length is None else f"{length:.2f} Å"),
