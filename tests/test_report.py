@@ -293,3 +293,11 @@ def test_page_shows_the_topology_warnings_and_the_points_listed_apart(tmp_path):
     warnings = unescape(re.search(r'<div class="warnings" id="warnings">(.*?)</div>', html, re.S).group(1))
     assert "Morse sum" in warnings and "not 0" in warnings and "2 critical points lie where the atoms' density" in warnings
     assert '<table id="low-density-points">' in html
+
+
+def test_hovering_an_atom_gives_the_number_through_atom_takes(cubic_report):
+    folder, _ = cubic_report
+    traces = _figure((folder / "out" / "nacl.html").read_text())["data"]
+    na = next(t for t in traces if t["name"] == "Na")
+    assert "Na, atom 1<br>fractional (0.000, 0.000, 0.000)" in na["text"]
+    assert "Na, atom 1 (periodic image)<br>fractional (1.000, 1.000, 1.000)" in na["text"]

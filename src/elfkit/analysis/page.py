@@ -110,14 +110,15 @@ def _cell_trace(go, cell: np.ndarray):
 
 
 def _atom_traces(go, atoms) -> list:
-    """One trace per element (one legend entry each), periodic images included."""
-    symbols, points, image = atoms_with_images(atoms)
+    """One trace per element (one legend entry each), periodic images included; the hover text
+    gives the atom number that `elfkit report --through-atom` takes."""
+    symbols, points, image, number = atoms_with_images(atoms)
     frac = points @ np.linalg.inv(atoms.cell.array)
     traces = []
     for symbol in sorted(set(symbols)):
         at = np.array([s == symbol for s in symbols])
-        text = [f"{symbol}{' (periodic image)' if im else ''}<br>fractional ({f[0]:.3f}, {f[1]:.3f}, {f[2]:.3f})"
-                for f, im in zip(frac[at], image[at])]
+        text = [f"{symbol}, atom {n}{' (periodic image)' if im else ''}<br>fractional ({f[0]:.3f}, {f[1]:.3f}, {f[2]:.3f})"
+                for f, im, n in zip(frac[at], image[at], number[at])]
         xyz = points[at].astype(np.float32)
         traces.append(go.Scatter3d(x=xyz[:, 0], y=xyz[:, 1], z=xyz[:, 2], mode="markers", name=symbol, text=text,
                                    hoverinfo="text", marker={"size": 7, "color": element_colour(symbol),
@@ -217,7 +218,7 @@ def _view_section(topology: dict, shape, mesh_grid) -> str:
         f"<p>{_e(start)} Unit cell in black; atoms coloured by element (Jmol/CPK colours, as in VESTA), with their "
         "periodic images on the cell's faces, edges and corners; ELF maxima as magenta diamonds (other critical points in the "
         f"legend). Axes in Å, equally scaled. Isosurfaces by marching cubes on {_grid_words(shape, mesh_grid)}. "
-        "Drag to rotate, scroll to zoom, hover for values.</p>"
+        "Drag to rotate, scroll to zoom, hover for values and atom numbers (for --through-atom).</p>"
         '<div id="view3d" class="view">Loading the 3D view…</div>'
     )
 

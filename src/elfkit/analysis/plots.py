@@ -40,20 +40,22 @@ def cell_edges(cell: np.ndarray) -> np.ndarray:
     return np.array([[corners[a], corners[b]] for a, b in _CELL_EDGES])
 
 
-def atoms_with_images(atoms) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Symbols, Cartesian positions (Å) and an is-image flag of the atoms wrapped into the cell
-    plus their periodic images on the faces, edges and corners of the cell (an atom at
-    fractional 0 along an axis is drawn at 1 too, as VESTA does)."""
+def atoms_with_images(atoms) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """Symbols, Cartesian positions (Å), an is-image flag and the atom number (1 = the first
+    atom, as VESTA numbers them) of the atoms wrapped into the cell plus their periodic images
+    on the faces, edges and corners of the cell (an atom at fractional 0 along an axis is
+    drawn at 1 too, as VESTA does)."""
     frac = atoms.get_scaled_positions(wrap=True)
     frac[np.abs(frac - 1) < _IMAGE_TOLERANCE] = 0.0
-    symbols, points, image = [], [], []
-    for symbol, f in zip(atoms.get_chemical_symbols(), frac):
+    symbols, points, image, number = [], [], [], []
+    for n, (symbol, f) in enumerate(zip(atoms.get_chemical_symbols(), frac), start=1):
         choices = [(0, 1) if abs(x) < _IMAGE_TOLERANCE else (0,) for x in f]
         for shift in np.array(np.meshgrid(*choices, indexing="ij")).reshape(3, -1).T:
             symbols.append(symbol)
             points.append(f + shift)
             image.append(bool(shift.any()))
-    return symbols, np.array(points) @ atoms.cell.array, np.array(image)
+            number.append(n)
+    return symbols, np.array(points) @ atoms.cell.array, np.array(image), np.array(number)
 
 
 def parity_plot(pred: Field, ref: Field, path: Path) -> Path:
@@ -182,7 +184,7 @@ def isosurface_png(field: Field, isovalue: float, path: Path, label: str) -> Pat
         ax.plot_trisurf(verts[:, 0], verts[:, 1], verts[:, 2], triangles=faces, color="gold", alpha=0.5, lw=0)
     for start, end in cell_edges(field.atoms.cell.array):
         ax.plot(*np.stack([start, end]).T, color="k", lw=0.8)
-    symbols, points, _ = atoms_with_images(field.atoms)
+    symbols, points, _, _ = atoms_with_images(field.atoms)
     for symbol in sorted(set(symbols)):
         at = np.array([s == symbol for s in symbols])
         ax.scatter(*points[at].T, s=50, c=element_colour(symbol), edgecolors="k", depthshade=False, label=symbol)
