@@ -96,6 +96,21 @@ def test_supercell_prediction_equals_the_tiled_unit_cell(model_file, h_crystal):
     assert np.abs(double - np.tile(unit, (2, 1, 1))).max() < TOLERANCE
 
 
+def test_a_skewed_basis_runs_as_the_orthogonal_cell_of_the_same_points(model_file, h_crystal):
+    """a2' = a2 + a1 indexes the same grid points in a 45-degree cell: the network runs on the
+    orthogonal basis instead, so the prediction at every point is the same."""
+    from elfkit.predict import _skewness, prediction_cell
+
+    cell = h_crystal.cell.array.copy()
+    cell[1] += cell[0]
+    sheared = Atoms(h_crystal.numbers, positions=h_crystal.positions, cell=cell, pbc=True)
+    assert _skewness(prediction_cell(sheared).cell.array) < 1e-6
+    reference = predict(h_crystal, SHAPE, model_file).values
+    values = predict(sheared, SHAPE, model_file).values
+    i, j = np.meshgrid(np.arange(SHAPE[0]), np.arange(SHAPE[1]), indexing="ij")
+    assert np.abs(values - reference[(i + j) % SHAPE[0], j]).max() < 1e-4
+
+
 def test_tiles_give_the_whole_cell_result(fluid_h64):
     from elfkit.features import physics_channels
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 
@@ -41,7 +42,7 @@ class LoadedModel:
         """The model's name (from its metadata)."""
         return self.metadata.get("name", Path(self.source).stem)
 
-    @property
+    @cached_property
     def sha256(self) -> str:
         """SHA-256 (16 hex digits) of the model file: which weights a number came from."""
         return hashlib.sha256(Path(self.source).read_bytes()).hexdigest()[:16]
