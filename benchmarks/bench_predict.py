@@ -2,11 +2,11 @@
 and the time of the DFT labels (Quantum ESPRESSO at the hydrogen-fluid label settings: 680 eV,
 k-spacing 0.75 1/Å, MV 0.1 eV, one core) on the same cells as far as QE goes here.
 
-    python benchmarks/bench_predict.py [--sizes 64 512 1000 4000 10000] [--model hydrogen] [--qe-max-atoms 64]
+    python benchmarks/bench_predict.py [--sizes 64 512 1000 4000 10000] [--model hydrogen] [--qe-max-atoms 64] [--out FILE]
 
 Each size runs in a fresh process (so peak memory is that run's own), on the threads torch is
 given (--threads, default 2), and includes loading the model. Positions: a simple cubic
-lattice with random displacements (0.15 Å), so atoms never overlap. Writes
+lattice with random displacements (0.08 Å), so atoms never overlap. Writes
 benchmarks/results/predict.json and prints a Markdown table.
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -40,14 +41,15 @@ print(json.dumps({{"natoms": len(atoms), "cell_angstrom": atoms.cell.lengths()[0
 
 
 def hydrogen_cell(natoms: int):
-    """`natoms` hydrogen atoms at rs = 1.5 bohr: a cubic lattice with 0.15 Å random displacements."""
+    """`natoms` hydrogen atoms at rs = 1.5 bohr: the first sites of a cubic lattice, displaced at
+    random by 0.08 Å (standard deviation), so no two atoms come closer than 0.5 Å."""
     import numpy as np
     from ase import Atoms
 
-    side = round(natoms ** (1 / 3))
+    side = math.ceil(natoms ** (1 / 3) - 1e-9)
     length = (natoms * 4 / 3 * np.pi * (RS_BOHR * 0.529177) ** 3) ** (1 / 3)
     grid = np.stack(np.meshgrid(*[np.arange(side)] * 3, indexing="ij"), -1).reshape(-1, 3)[:natoms]
-    positions = (grid + 0.5) * length / side + np.random.default_rng(0).normal(0, 0.15, (natoms, 3))
+    positions = (grid + 0.5) * length / side + np.random.default_rng(0).normal(0, 0.08, (natoms, 3))
     return Atoms(f"H{natoms}", positions=positions, cell=[length] * 3, pbc=True)
 
 
@@ -78,6 +80,7 @@ def main() -> None:
     parser.add_argument("--model", default="hydrogen")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--qe-max-atoms", type=int, default=0, help="also time QE on cells up to this size")
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     rows = []
     for natoms in args.sizes:
@@ -86,8 +89,8 @@ def main() -> None:
             rows[-1]["qe_seconds"] = qe_seconds(natoms)
             rows[-1]["speedup_vs_qe"] = rows[-1]["qe_seconds"] / rows[-1]["seconds_total"]
         print(json.dumps(rows[-1]), file=sys.stderr)
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps({"model": args.model, "threads": args.threads, "rs_bohr": RS_BOHR, "rows": rows}, indent=1) + "\n")
+    args.out.parent.mkdir(exist_ok=True)
+    args.out.write_text(json.dumps({"model": args.model, "threads": args.threads, "rs_bohr": RS_BOHR, "rows": rows}, indent=1) + "\n")
     print("| atoms | grid | total time incl. model loading (s) | prediction (s) | peak memory (GB) | QE, 1 core (s) | speed-up |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:

@@ -9,7 +9,8 @@ The one path every command uses (`elfkit predict`, `evaluate`, `screen --model`)
    A skewed cell (an angle more than about 6 degrees from 90) runs as its most nearly
    orthogonal supercell instead, and the logits are interpolated at the user's grid points:
    the network trained on cubic voxels;
-2. the network on the whole periodic cell, or for large cells on overlapping periodic tiles
+2. the network on the whole periodic cell when its activations fit the memory budget
+   (`INFERENCE_MEMORY_BYTES`), else on overlapping periodic tiles
    with a halo of the network's receptive radius (the same result: every convolution sees
    the same inputs);
 3. the average over the crystal's space group operations that map the grid onto itself
@@ -41,9 +42,11 @@ A convolution sees voxels, not Å: measured on the fluid, running a model on a g
 or coarser than its training grids changes its prediction by 0.03 on average, while the
 spline interpolation from a grid in its range changes it far less."""
 SPACING_TOLERANCE = 0.01
-TILE_POINTS = 64
-"""Edge (grid points) of the output block of one tile; cells larger than WHOLE_CELL_POINTS run in tiles."""
-WHOLE_CELL_POINTS = 96**3
+INFERENCE_MEMORY_BYTES = 2.5 * 2**30
+"""Memory the network's activations may take (at most half of what is available)."""
+_ACTIVATION_BYTES = 4 * 8
+"""float32 activations, about 8 grids of `width` channels alive at once (skips included)."""
+MIN_TILE_POINTS = 16
 
 
 @lru_cache(maxsize=4)
@@ -83,16 +86,27 @@ def middle_spacing_grid(cell: np.ndarray, spacing_range) -> tuple[int, int, int]
     return tuple(max(1, round(length / middle)) for length in np.linalg.norm(cell, axis=1))
 
 
+def inference_points(net: torch.nn.Module) -> int:
+    """Most grid points the network runs on at once within the memory budget."""
+    from elfkit.memory import available_memory_bytes
+
+    budget = min(INFERENCE_MEMORY_BYTES, 0.5 * available_memory_bytes())
+    return int(budget / (_ACTIVATION_BYTES * net.config["width"]))
+
+
 @torch.no_grad()
-def network_logits(net: torch.nn.Module, features: np.ndarray, tile: int = TILE_POINTS, whole_cell_points: int = WHOLE_CELL_POINTS) -> np.ndarray:
+def network_logits(net: torch.nn.Module, features: np.ndarray, tile: int | None = None, whole_cell_points: int | None = None) -> np.ndarray:
     """ELF logits (N1, N2, N3) of the network on periodic features (C, N1, N2, N3): the whole
-    cell at once when it has at most `whole_cell_points` points, else tiles of `tile` points per
-    axis cut with wrap-around and a halo of the receptive radius (identical results)."""
+    cell at once when it has at most `whole_cell_points` points (default: what the memory
+    budget allows), else tiles of `tile` points per axis (default: the largest whose block with
+    its halo fits) cut with wrap-around and a halo of the receptive radius (identical results)."""
     x = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
     shape = features.shape[1:]
-    if math.prod(shape) <= whole_cell_points:
+    limit = inference_points(net)
+    if math.prod(shape) <= (limit if whole_cell_points is None else whole_cell_points):
         return net(x[None], periodic=True)[0].numpy()
     halo = net.receptive_radius
+    tile = tile or max(MIN_TILE_POINTS, int(limit ** (1 / 3)) - 2 * halo)
     out = np.empty(shape, dtype=np.float32)
     starts = [range(0, n, tile) for n in shape]
     for i in starts[0]:
@@ -175,8 +189,8 @@ def predict(
     grid_shape=None,
     model: str | Path | LoadedModel = DEFAULT_MODEL,
     symmetrize: bool = True,
-    tile: int = TILE_POINTS,
-    whole_cell_points: int = WHOLE_CELL_POINTS,
+    tile: int | None = None,
+    whole_cell_points: int | None = None,
 ) -> Field:
     """Predicted ELF (dimensionless) of `atoms` (positions and cell in Å) on `grid_shape`
     (default: spacing <= 0.12 Å), as a Field with the model's name in its metadata."""
