@@ -85,13 +85,18 @@ class Trainer:
     @staticmethod
     def _averaged(net: torch.nn.Module, decay: float) -> torch.nn.Module:
         """The network whose weights validation and the model file use: an exponential moving
-        average of the trained weights when `decay` > 0 (smooths the noise of one-cell steps),
-        else the trained network itself."""
+        average of the trained weights when `decay` > 0 (smooths the noise of one-cell steps;
+        the decay ramps up as (1 + n) / (10 + n) over the first steps, so the average does not
+        keep the untrained weights), else the trained network itself."""
         if decay == 0:
             return net
-        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+        from torch.optim.swa_utils import AveragedModel
 
-        return AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+        def average(averaged: torch.Tensor, current: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
+            warm = min(decay, (1.0 + float(count)) / (10.0 + float(count)))
+            return warm * averaged + (1.0 - warm) * current
+
+        return AveragedModel(net, avg_fn=average, use_buffers=True)
 
     @property
     def inference_net(self) -> torch.nn.Module:
