@@ -37,13 +37,22 @@ def field_scores(pred: Field, ref: Field) -> dict:
     }
 
 
-def topology_scores(pred: Field, ref: Field) -> dict:
-    """Networking value error and recall of maxima and saddles (within 0.2 Å) of `pred` against `ref`."""
+def reference_topology(ref: Field) -> dict:
+    """Networking value and critical points of a reference ELF, computed once per sample."""
+    from elfkit.analysis.critical import critical_points
+    from elfkit.analysis.network import networking_value
+
+    return {"phi": networking_value(ref), "points": critical_points(ref), "cell": ref.atoms.cell.array}
+
+
+def topology_scores(pred: Field, reference: dict) -> dict:
+    """Networking value error and recall of maxima and saddles (within 0.2 Å) of `pred` against
+    a reference's `reference_topology`."""
     from elfkit.analysis.critical import critical_points, match_critical_points
     from elfkit.analysis.network import networking_value
 
-    phi_pred, phi_ref = networking_value(pred), networking_value(ref)
-    points_pred, points_ref = critical_points(pred), critical_points(ref)
+    phi_pred, phi_ref = networking_value(pred), reference["phi"]
+    points_pred = critical_points(pred)
     scores = {
         "networking_value": phi_pred,
         "networking_value_ref": phi_ref,
@@ -51,8 +60,8 @@ def topology_scores(pred: Field, ref: Field) -> dict:
     }
     for kind, plural in (("maximum", "maxima"), ("saddle", "saddles")):
         p = [x for x in points_pred if x.type == kind]
-        r = [x for x in points_ref if x.type == kind]
-        match = match_critical_points(p, r, ref.atoms.cell.array, tol=MATCH_TOLERANCE_ANGSTROM)
+        r = [x for x in reference["points"] if x.type == kind]
+        match = match_critical_points(p, r, reference["cell"], tol=MATCH_TOLERANCE_ANGSTROM)
         scores[f"recall_{plural}"] = match["recall"]
         scores[f"count_{plural}"] = [len(p), len(r)]
     return scores
@@ -85,10 +94,11 @@ def evaluate(
     for done, sample in enumerate(opened, 1):
         ref = Field(sample.atoms, sample.elf, "elf")
         stratum = stratum_of(sample) if not critical else f"{sample.group.removeprefix('crystal-')} {sample.pressure_gpa:.0f} GPa"
+        reference = reference_topology(ref) if critical else None
         for name, pred in ((loaded.name, predict(sample.atoms, sample.elf.shape, loaded)), (BASELINE, baseline_field(sample.atoms, sample.elf.shape))):
             scores = field_scores(pred, ref)
             if critical:
-                scores.update(topology_scores(pred, ref))
+                scores.update(topology_scores(pred, reference))
             samples.append({"model": name, "key": sample.key, "stratum": stratum, "pressure_gpa": sample.pressure_gpa, **scores})
         if on_progress:
             on_progress(done, len(opened))

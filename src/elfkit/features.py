@@ -23,7 +23,7 @@ from scipy import fft
 
 from elfkit.grid import Grid, check_grid_shape
 from elfkit.physics import RHO_MIN_AU, elf_from_density
-from elfkit.sad import band_limited_wave_vectors, sad_reciprocal
+from elfkit.sad import sad_reciprocal_and_wave_vectors
 from elfkit.units import BOHR_IN_ANGSTROM
 
 METRIC_PAIRS = ((0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2))
@@ -40,8 +40,8 @@ def density_derivatives(atoms: Atoms, grid_shape, kind: str = "total") -> tuple[
     """SAD rho (e/bohr³), its gradient (3, N1, N2, N3; e/bohr⁴) and Laplacian (e/bohr⁵),
     exact spectral derivatives of the band-limited SAD on `grid_shape` of the cell of `atoms`."""
     grid = Grid(atoms.cell.array, check_grid_shape(grid_shape))
-    rho_g = sad_reciprocal(atoms, grid.shape, kind)
-    g = band_limited_wave_vectors(grid) * BOHR_IN_ANGSTROM
+    rho_g, g = sad_reciprocal_and_wave_vectors(atoms, grid.shape, kind)
+    g *= BOHR_IN_ANGSTROM
     scale = np.prod(grid.shape) / grid.volume * BOHR_IN_ANGSTROM**3
 
     def to_real(values_g: np.ndarray) -> np.ndarray:

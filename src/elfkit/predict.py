@@ -164,18 +164,6 @@ def interpolate_at_points(values: np.ndarray, cell: np.ndarray, points: np.ndarr
     return map_coordinates(values, coords, order=3, mode="grid-wrap").reshape(points.shape[:-1]).astype(np.float32)
 
 
-def interpolate_periodic(values: np.ndarray, shape) -> np.ndarray:
-    """Values of a periodic grid field at the points of another grid of the same cell
-    (periodic cubic B-spline; grid convention of elfkit.grid)."""
-    from scipy.ndimage import map_coordinates
-
-    if tuple(values.shape) == tuple(shape):
-        return values
-    axes = [np.arange(n) * (m / n) for n, m in zip(shape, values.shape)]
-    coords = np.stack(np.meshgrid(*axes, indexing="ij"))
-    return map_coordinates(values, coords, order=3, mode="grid-wrap").astype(np.float32)
-
-
 def symmetry_pool(values: np.ndarray, atoms: Atoms) -> np.ndarray:
     """Average over the crystal's space-group operations that map the grid onto itself
     (`elfkit.symmetry.crystal_grid_maps`: the same set for a cell and its supercells)."""
@@ -204,11 +192,11 @@ def predict(
     network_cell = prediction_cell(atoms)
     if network_cell is atoms:
         internal = model_grid_shape(cell, shape, spacing_range)
-        logits = interpolate_periodic(network_logits(loaded.net, physics_channels(atoms, internal), tile, whole_cell_points), shape)
     else:
         internal = middle_spacing_grid(network_cell.cell.array, spacing_range)
-        supercell_logits = network_logits(loaded.net, physics_channels(network_cell, internal), tile, whole_cell_points)
-        logits = interpolate_at_points(supercell_logits, network_cell.cell.array, Grid(cell, shape).cart_coords())
+    logits = network_logits(loaded.net, physics_channels(network_cell, internal), tile, whole_cell_points)
+    if network_cell is not atoms or internal != shape:
+        logits = interpolate_at_points(logits, network_cell.cell.array, Grid(cell, shape).cart_coords())
     elf = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
     if symmetrize:
         elf = symmetry_pool(elf, atoms)

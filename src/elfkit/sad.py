@@ -98,16 +98,25 @@ def sad_reciprocal(atoms: Atoms, grid_shape, kind: str = "total") -> np.ndarray:
     (rows N_a b_a); the shortest representative is used, so the SAD depends on the grid's
     points only, not on the lattice basis that indexes them (a skewed cell and its reduced
     form give the same values at the same points)."""
+    return sad_reciprocal_and_wave_vectors(atoms, grid_shape, kind)[0]
+
+
+def sad_reciprocal_and_wave_vectors(atoms: Atoms, grid_shape, kind: str = "total") -> tuple[np.ndarray, np.ndarray]:
+    """`sad_reciprocal` and the wave vector (1/Å) each of its coefficients stands for, shape
+    (N1, N2, N3//2+1, 3), zero outside the band-limit sphere (for spectral derivatives)."""
     _check_kind(kind)
     grid = Grid(atoms.cell.array, check_grid_shape(grid_shape))
     rho_g = np.zeros((grid.shape[0], grid.shape[1], grid.shape[2] // 2 + 1), dtype=complex)
+    g = grid.reciprocal_vectors()
+    wave_vectors = np.zeros_like(g)
     frac = atoms.get_scaled_positions(wrap=True)
-    for shift, mask, g_norm in _wave_vector_images(grid):
+    for shift, mask, g_norm in _wave_vector_images(grid, g):
         offset = np.array(grid.shape) * shift
+        wave_vectors[mask] = g[mask] + shift @ _superlattice(grid)
         for z in np.unique(atoms.numbers):
             structure = _structure_factor(frac[atoms.numbers == z], grid.shape, offset)
             rho_g[mask] += form_factor(int(z), kind, g_norm) * structure[mask]
-    return rho_g
+    return rho_g, wave_vectors
 
 
 _SHIFTS = np.array([m for m in itertools.product((-1, 0, 1), repeat=3) if any(m)])
@@ -126,11 +135,10 @@ def band_limit(grid: Grid) -> float:
     return 0.5 * float(np.linalg.norm(steps @ _superlattice(grid), axis=1).min())
 
 
-def _wave_vector_images(grid: Grid):
-    """(shift m, mask, |G|) for every superlattice shift that brings FFT wave vectors of the box
-    into the band-limit sphere: G + m N b has |.| < band_limit at the points of `mask`."""
+def _wave_vector_images(grid: Grid, g: np.ndarray):
+    """(shift m, mask, |G|) for every superlattice shift that brings the FFT wave vectors `g` of
+    the box into the band-limit sphere: G + m N b has |.| < band_limit at the points of `mask`."""
     k_max = band_limit(grid)
-    g = grid.reciprocal_vectors()
     norm = np.linalg.norm(g, axis=-1)
     inside = norm < k_max
     images = [(np.zeros(3, dtype=int), inside, norm[inside])]
@@ -144,17 +152,6 @@ def _wave_vector_images(grid: Grid):
             mask[outside] = hits
             images.append((shift, mask, moved[hits]))
     return images
-
-
-def band_limited_wave_vectors(grid: Grid) -> np.ndarray:
-    """The wave vector (1/Å) each real-FFT coefficient of `grid` stands for in `sad_reciprocal`:
-    its shortest representative inside the band-limit sphere, shape (N1, N2, N3//2+1, 3);
-    zero outside the sphere. Spectral derivatives of the SAD use these."""
-    g = grid.reciprocal_vectors()
-    out = np.zeros_like(g)
-    for shift, mask, _ in _wave_vector_images(grid):
-        out[mask] = g[mask] + shift @ _superlattice(grid)
-    return out
 
 
 def sad(atoms: Atoms, grid_shape, kind: str = "total") -> np.ndarray:

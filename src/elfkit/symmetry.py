@@ -125,11 +125,16 @@ def symmetrize(values: np.ndarray, atoms: Atoms, symprec: float = DEFAULT_SYMPRE
             f"with the grid {values.shape}, e.g. {_describe(dropped[0])}; choose grid sizes the "
             "symmetry allows (equal sizes along equivalent axes) or pass strict=False"
         )
-    total = np.zeros(values.size, dtype=float)
+    return _average_over_maps(values, [grid_map(op, values.shape) for op in kept])
+
+
+def _average_over_maps(values: np.ndarray, maps) -> np.ndarray:
+    """mean over the integer grid maps (M, s) of f((M i + s) mod N)."""
     flat = values.ravel()
-    for op in kept:
-        total += flat[grid_permutation(op, values.shape)]
-    return (total / len(kept)).reshape(values.shape)
+    total = np.zeros(values.size, dtype=float)
+    for mapping in maps:
+        total += flat[np.ravel_multi_index(_mapped_indices(mapping, values.shape), values.shape)]
+    return (total / len(maps)).reshape(values.shape)
 
 
 def _describe(operator: SeitzOperator) -> str:
@@ -248,9 +253,4 @@ def symmetrize_crystal(values: np.ndarray, atoms: Atoms, symprec: float = DEFAUL
     """Average a grid field over `crystal_grid_maps`: invariant under the crystal's operations
     that keep the grid, the same in a cell and its supercells."""
     values = np.asarray(values)
-    flat = values.ravel()
-    maps = crystal_grid_maps(atoms, values.shape, symprec)
-    total = np.zeros(values.size, dtype=float)
-    for mapping in maps:
-        total += flat[np.ravel_multi_index(_mapped_indices(mapping, values.shape), values.shape)]
-    return (total / len(maps)).reshape(values.shape)
+    return _average_over_maps(values, crystal_grid_maps(atoms, values.shape, symprec))

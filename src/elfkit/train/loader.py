@@ -87,6 +87,6 @@ def training_block(
         return rolled, np.roll(elf, [-o for o in origin], axis=(0, 1, 2)), True
     sizes = [min(n, max_block) for n in shape]
     index = [np.arange(o - halo, o + s + halo) % n for o, s, n in zip(origin, sizes, shape)]
-    inputs = values[:, index[0]][:, :, index[1]][:, :, :, index[2]]
-    labels = elf[index[0][halo:-halo or None]][:, index[1][halo:-halo or None]][:, :, index[2][halo:-halo or None]]
+    inputs = values[(slice(None), *np.ix_(*index))]
+    labels = elf[np.ix_(*[axis[halo : len(axis) - halo] for axis in index])]
     return inputs, labels, False
