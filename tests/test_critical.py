@@ -189,3 +189,33 @@ def test_topology_cli_reports_threshold_and_counts_before_and_after(tmp_path):
         assert report["counts_before_simplification"] == runs["0"]["counts"]
         assert all(p["persistence"] is None or p["persistence"] >= float(threshold) for p in report["critical_points"])
     assert sum(runs["0.05"]["counts"].values()) < sum(runs["0"]["counts"].values())
+
+
+def _molecule_field(bumps, grid=48, length=6.0):
+    """An H2-like ridge along x (ELF near 1 over 1 Å) carrying two small bumps of heights
+    `bumps` 0.7 Å apart (the near-nucleus maxima), and a separate maximum of 0.9 3 Å away."""
+    atoms = Atoms("H3", positions=[[2.65, 3.0, 3.0], [3.35, 3.0, 3.0], [3.0, 3.0, 0.0]], cell=[length] * 3, pbc=True)
+    x, y, z = (np.arange(grid) * length / grid for _ in range(3))
+    x, y, z = np.meshgrid(x, y, z, indexing="ij")
+    ridge = 0.99 * np.exp(-((x - 3) ** 2) / 8 - ((y - 3) ** 2 + (z - 3) ** 2) / 0.32)
+    for centre, height in zip((2.65, 3.35), bumps):
+        ridge += height * np.exp(-((x - centre) ** 2 + (y - 3) ** 2 + (z - 3) ** 2) / 0.045)
+    separate = 0.9 * np.exp(-((x - 3) ** 2 + (y - 3) ** 2 + np.minimum(z, length - z) ** 2) / 0.18)
+    return Field(atoms, ridge + separate, "elf")
+
+
+def test_maxima_the_field_cannot_tell_apart_match_as_one():
+    """Simplification keeps the higher of a molecule's two maxima; a field with the heights
+    swapped keeps the other, 0.6 Å away. Matched by point it is lost; with the reference's
+    plateau aliases it is found, and the separate maximum is no alias of either."""
+    from elfkit.analysis.critical import plateau_aliases
+
+    reference, swapped = _molecule_field([0.03, 0.025]), _molecule_field([0.025, 0.03])
+    ref_max, pred_max = maxima(critical_points(reference)), maxima(critical_points(swapped))
+    assert len(ref_max) == len(pred_max) == 2
+    cell = reference.atoms.cell.array
+    assert match_critical_points(pred_max, ref_max, cell, tol=0.2)["recall"] == 0.5
+    aliases = plateau_aliases(ref_max, reference)
+    spans = sorted(np.linalg.norm(((a - a[0] + 0.5) % 1.0 - 0.5) @ cell, axis=1).max() for a in aliases)
+    assert spans[0] < 0.2 and 0.5 < spans[1] < 0.8
+    assert match_critical_points(pred_max, ref_max, cell, tol=0.2, reference_aliases=aliases)["recall"] == 1.0

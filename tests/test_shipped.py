@@ -30,3 +30,18 @@ def test_the_hydrogen_model_predicts_a_crystal_it_never_saw():
 def test_structures_outside_the_domain_are_named(lah10):
     warnings = domain_warnings(lah10, "hydrogen")
     assert any("La" in w for w in warnings)
+
+
+def test_a_crystal_scored_against_itself_has_perfect_topology_and_the_baseline_does_not():
+    """`evaluate`'s crystal scores: the reference against itself recalls every maximum and
+    saddle with no networking-value error; the physics baseline misses some."""
+    from elfkit.evaluation import baseline_field, reference_topology, topology_scores
+    from elfkit.field import Field
+
+    sample = next(s for s in elfkit.data.open("hydrogen-crystals") if s.group == "crystal-I4_1/amd")
+    ref = Field(sample.atoms, sample.elf, "elf")
+    reference = reference_topology(ref)
+    own = topology_scores(ref, reference)
+    assert own["recall_maxima"] == own["recall_saddles"] == 1.0 and own["networking_value_error"] == 0.0
+    baseline = topology_scores(baseline_field(sample.atoms, sample.elf.shape), reference)
+    assert baseline["networking_value_error"] > 0.01 or baseline["recall_saddles"] < 1.0

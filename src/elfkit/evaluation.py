@@ -39,15 +39,19 @@ def field_scores(pred: Field, ref: Field) -> dict:
 
 def reference_topology(ref: Field) -> dict:
     """Networking value and critical points of a reference ELF, computed once per sample."""
-    from elfkit.analysis.critical import critical_points
+    from elfkit.analysis.critical import critical_points, plateau_aliases
     from elfkit.analysis.network import networking_value
 
-    return {"phi": networking_value(ref), "points": critical_points(ref), "cell": ref.atoms.cell.array}
+    points = critical_points(ref)
+    maxima = [p for p in points if p.type == "maximum"]
+    return {"phi": networking_value(ref), "points": points, "maxima_aliases": plateau_aliases(maxima, ref), "cell": ref.atoms.cell.array}
 
 
 def topology_scores(pred: Field, reference: dict) -> dict:
     """Networking value error and recall of maxima and saddles (within 0.2 Å) of `pred` against
-    a reference's `reference_topology`."""
+    a reference's `reference_topology`. A reference maximum also matches at the maxima its
+    field cannot tell apart from it (`plateau_aliases`: the other nucleus of an H2 molecule);
+    saddles match at their own position only."""
     from elfkit.analysis.critical import critical_points, match_critical_points
     from elfkit.analysis.network import networking_value
 
@@ -61,7 +65,8 @@ def topology_scores(pred: Field, reference: dict) -> dict:
     for kind, plural in (("maximum", "maxima"), ("saddle", "saddles")):
         p = [x for x in points_pred if x.type == kind]
         r = [x for x in reference["points"] if x.type == kind]
-        match = match_critical_points(p, r, reference["cell"], tol=MATCH_TOLERANCE_ANGSTROM)
+        aliases = reference["maxima_aliases"] if kind == "maximum" else None
+        match = match_critical_points(p, r, reference["cell"], tol=MATCH_TOLERANCE_ANGSTROM, reference_aliases=aliases)
         scores[f"recall_{plural}"] = match["recall"]
         scores[f"count_{plural}"] = [len(p), len(r)]
     return scores

@@ -295,6 +295,33 @@ def morse_sum(points: list[CriticalPoint]) -> int:
     return c["maximum"] - c["saddle"] + c["ring"] - c["minimum"]
 
 
+def plateau_aliases(points: list[CriticalPoint], field: Field, persistence: float = DEFAULT_PERSISTENCE) -> list[np.ndarray]:
+    """For each of `points`, the fractional positions (M, 3) of every critical point of its type
+    that `field` cannot tell apart from it at `persistence` (field units): the points (before
+    simplification) in the same periodic connected component of the band of grid values within
+    `persistence` of its value. The two maxima of an H2 molecule sit 0.04-0.1 Å from its two
+    nuclei and differ by less than 0.01 in ELF; simplification keeps whichever is higher, so
+    two fields with the same topology can keep opposite ones, 0.6 Å apart."""
+    from elfkit.analysis.network import domains
+
+    values = np.asarray(field.values, dtype=float)
+    every = critical_points(field, persistence=0.0, low_density=None)
+    shape = np.array(values.shape)
+    aliases = []
+    for point in points:
+        vertex = tuple(np.round(np.asarray(point.frac) * shape).astype(int) % shape)
+        band = np.where(np.abs(values - point.value) <= persistence, 1.0, 0.0)
+        labels = domains(band, 0.5).labels
+        same = [p.frac for p in every if p.type == point.type and _label_at(labels, p.frac) == labels[vertex] != 0]
+        aliases.append(np.array([point.frac, *same], dtype=float))
+    return aliases
+
+
+def _label_at(labels: np.ndarray, frac) -> int:
+    shape = np.array(labels.shape)
+    return int(labels[tuple(np.round(np.asarray(frac) * shape).astype(int) % shape)])
+
+
 def match_critical_points(
     predicted: list[CriticalPoint],
     reference: list[CriticalPoint],
@@ -302,19 +329,23 @@ def match_critical_points(
     tol: float = 0.3,
     persistence: float = DEFAULT_PERSISTENCE,
     include_low_density: bool = False,
+    reference_aliases: list[np.ndarray] | None = None,
 ) -> dict:
     """Match points of the same type within `tol` (Å, periodic) by minimum total distance.
 
     Both sets are first simplified at the same `persistence` (field units) and, unless
     `include_low_density`, stripped of low-density points, so that sets computed with
-    different settings are compared like for like. recall = matched / reference points,
-    precision = matched / predicted points; position errors in Å and value errors of the
-    matched pairs.
+    different settings are compared like for like. `reference_aliases` (one array of
+    fractional positions per reference point, `plateau_aliases`) lets a predicted point match a
+    reference point at any of the positions the reference field cannot tell apart from it.
+    recall = matched / reference points, precision = matched / predicted points; position
+    errors in Å and value errors of the matched pairs.
     """
-    predicted, reference = (
-        [p for p in simplify(points, persistence) if include_low_density or not p.low_density]
-        for points in (predicted, reference)
-    )
+    aliases = reference_aliases or [np.array([p.frac]) for p in reference]
+    keep = {id(p) for p in simplify(reference, persistence) if include_low_density or not p.low_density}
+    alias_of = {id(p): a for p, a in zip(reference, aliases)}
+    predicted = [p for p in simplify(predicted, persistence) if include_low_density or not p.low_density]
+    reference = [p for p in reference if id(p) in keep]
     cell = np.asarray(cell, dtype=float)
     distances, values = [], []
     for kind in KINDS.values():
@@ -322,7 +353,8 @@ def match_critical_points(
         r = [x for x in reference if x.type == kind]
         if not p or not r:
             continue
-        d = _periodic_distances(np.array([x.frac for x in p]), np.array([x.frac for x in r]), cell)
+        frac = np.array([x.frac for x in p])
+        d = np.stack([_periodic_distances(frac, alias_of[id(x)], cell).min(axis=1) for x in r], axis=1)
         rows, cols = linear_sum_assignment(d)
         for i, j in zip(rows, cols):
             if d[i, j] <= tol:
