@@ -104,11 +104,23 @@ def test_a_skewed_basis_runs_as_the_orthogonal_cell_of_the_same_points(model_fil
     cell = h_crystal.cell.array.copy()
     cell[1] += cell[0]
     sheared = Atoms(h_crystal.numbers, positions=h_crystal.positions, cell=cell, pbc=True)
-    assert _skewness(prediction_cell(sheared).cell.array) < 1e-6
+    assert _skewness(prediction_cell(sheared)[0].cell.array) < 1e-6
     reference = predict(h_crystal, SHAPE, model_file).values
     values = predict(sheared, SHAPE, model_file).values
     i, j = np.meshgrid(np.arange(SHAPE[0]), np.arange(SHAPE[1]), indexing="ij")
     assert np.abs(values - reference[(i + j) % SHAPE[0], j]).max() < 1e-4
+
+
+def test_a_skewed_cell_and_its_supercell_run_as_the_same_orthogonal_cell(model_file):
+    """A hexagonal cell (120 degrees) and its 2x2x1 supercell reduce to the same primitive cell
+    and orthogonal supercell of it, so they predict the same ELF at every common point."""
+    a, c = 2.2, 3.0
+    cell = [[a, 0, 0], [-a / 2, a * np.sqrt(3) / 2, 0], [0, 0, c]]
+    unit = Atoms("H2", scaled_positions=[[1 / 3, 2 / 3, 0.38], [1 / 3, 2 / 3, 0.62]], cell=cell, pbc=True)
+    shape = (20, 20, 28)
+    values = predict(unit, shape, model_file).values
+    double = predict(unit.repeat((2, 2, 1)), (40, 40, 28), model_file).values
+    assert np.abs(double - np.tile(values, (2, 2, 1))).max() < 1e-4
 
 
 def test_tiles_give_the_whole_cell_result(fluid_h64):

@@ -6,9 +6,11 @@ The one path every command uses (`elfkit predict`, `evaluate`, `screen --model`)
    every axis lies in the range of the model's training grids, else a grid of that range's
    middle spacing on the same cell, from which the logits are interpolated back (periodic
    cubic B-spline on the logit, so the ELF stays in (0, 1));
-   A skewed cell (an angle more than about 6 degrees from 90) runs as its most nearly
-   orthogonal supercell instead, and the logits are interpolated at the user's grid points:
-   the network trained on cubic voxels;
+   A skewed cell (an angle more than about 6 degrees from 90) runs as the most nearly
+   orthogonal supercell of its primitive cell instead (the same for the cell and any of its
+   supercells), and the logits are interpolated at the user's grid points, averaged over the
+   primitive translations that are not translations of that supercell (so the result has the
+   crystal's periodicity): the network trained on cubic voxels;
 2. the network on the whole periodic cell when its activations fit the memory budget
    (`INFERENCE_MEMORY_BYTES`), else on overlapping periodic tiles
    with a halo of the network's receptive radius (the same result: every convolution sees
@@ -132,26 +134,64 @@ def _skewness(cell: np.ndarray) -> float:
     return float(np.abs(gram[np.triu_indices(3, 1)]).max())
 
 
-def prediction_cell(atoms: Atoms) -> Atoms:
-    """The cell the network runs on: the structure's own when its axes are within about 6
-    degrees of orthogonal, else its most nearly orthogonal basis or supercell of up to 8 cells
-    (`ase.build.find_optimal_cell_shape`). Measured on the hydrogen crystals (which the
-    fluid-trained model never saw), a skewed cell's voxels cost R² 0.90-0.97 that a near-cubic
-    supercell of the same crystal gets back (0.98-0.997)."""
+def prediction_cell(atoms: Atoms) -> tuple[Atoms, np.ndarray]:
+    """The cell the network runs on and the translations (Å, (s, 3)) of the crystal's lattice
+    that are not translations of it, one per coset (just the zero vector when the network runs
+    on the structure's own cell). That cell is the structure's own when its axes are within
+    about 6 degrees of orthogonal, else the most nearly orthogonal supercell of up to 8 of its
+    primitive cells (`ase.build.find_optimal_cell_shape`, `elfkit.symmetry.primitive_atoms`),
+    its axes along the input's: a skewed cell and its supercells run as the same cell. Measured
+    on the hydrogen crystals (which the fluid-trained model never saw), a skewed cell's voxels
+    cost R² 0.90-0.97 that a near-cubic supercell of the same crystal gets back (0.98-0.997)."""
     import warnings
 
     from ase.build import find_optimal_cell_shape, make_supercell
 
-    best = atoms
+    from elfkit.symmetry import primitive_atoms
+
+    if _skewness(atoms.cell.array) <= ORTHOGONALITY_TOLERANCE:
+        return atoms, np.zeros((1, 3))
+    primitive = primitive_atoms(atoms)
+    best = primitive
     for size in SUPERCELL_SIZES:
-        if _skewness(best.cell.array) <= ORTHOGONALITY_TOLERANCE or size * len(atoms) > SUPERCELL_MAX_ATOMS:
+        if _skewness(best.cell.array) <= ORTHOGONALITY_TOLERANCE or size * len(primitive) > SUPERCELL_MAX_ATOMS:
             break
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            candidate = make_supercell(atoms, find_optimal_cell_shape(atoms.cell.array, size, "sc"))
+            candidate = make_supercell(primitive, find_optimal_cell_shape(primitive.cell.array, size, "sc"))
         if _skewness(candidate.cell.array) < _skewness(best.cell.array) - 1e-6:
             best = candidate
-    return best
+    return _aligned(best, atoms.cell.array), lattice_cosets(primitive.cell.array, best.cell.array)
+
+
+def lattice_cosets(lattice: np.ndarray, superlattice: np.ndarray) -> np.ndarray:
+    """One Cartesian vector (Å) of `lattice` per coset of its sublattice `superlattice`."""
+    size = round(abs(np.linalg.det(superlattice) / np.linalg.det(lattice)))
+    steps = np.stack(np.meshgrid(*[np.arange(size)] * 3, indexing="ij"), axis=-1).reshape(-1, 3)
+    frac = np.mod(np.round(steps @ lattice @ np.linalg.inv(superlattice), 9), 1.0) % 1.0
+    _, first = np.unique(np.round(frac, 6) % 1.0, axis=0, return_index=True)
+    return (steps[np.sort(first)] @ lattice).astype(float)
+
+
+def _aligned(atoms: Atoms, reference_cell: np.ndarray) -> Atoms:
+    """`atoms` with its cell vectors permuted and signed (same lattice, right-handed) to point
+    as nearly as possible along the axes of `reference_cell`."""
+    from itertools import permutations, product
+
+    cell = atoms.cell.array
+    unit = cell / np.linalg.norm(cell, axis=1)[:, None]
+    reference = reference_cell / np.linalg.norm(reference_cell, axis=1)[:, None]
+    choices = []
+    for order in permutations(range(3)):
+        for signs in product((1, -1), repeat=3):
+            basis = np.array(signs)[:, None] * cell[list(order)]
+            if np.linalg.det(basis) > 0:
+                alignment = sum(np.dot(np.array(signs)[k] * unit[order[k]], reference[k]) for k in range(3))
+                choices.append((-round(alignment, 9), order, signs, basis))
+    basis = min(choices, key=lambda c: c[:3])[3]
+    aligned = Atoms(atoms.numbers, positions=atoms.positions, cell=basis, pbc=True)
+    aligned.wrap()
+    return aligned
 
 
 def interpolate_at_points(values: np.ndarray, cell: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -189,14 +229,15 @@ def predict(
     cell = atoms.cell.array
     shape = check_grid_shape(grid_shape) if grid_shape is not None else Grid.for_spacing(cell, DEFAULT_SPACING_ANGSTROM).shape
     spacing_range = model_spacing_range(loaded.metadata)
-    network_cell = prediction_cell(atoms)
+    network_cell, cosets = prediction_cell(atoms)
     if network_cell is atoms:
         internal = model_grid_shape(cell, shape, spacing_range)
     else:
         internal = middle_spacing_grid(network_cell.cell.array, spacing_range)
     logits = network_logits(loaded.net, physics_channels(network_cell, internal), tile, whole_cell_points)
     if network_cell is not atoms or internal != shape:
-        logits = interpolate_at_points(logits, network_cell.cell.array, Grid(cell, shape).cart_coords())
+        points = Grid(cell, shape).cart_coords()
+        logits = np.mean([interpolate_at_points(logits, network_cell.cell.array, points + t) for t in cosets], axis=0)
     elf = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
     if symmetrize:
         elf = symmetry_pool(elf, atoms)

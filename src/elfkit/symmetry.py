@@ -222,6 +222,31 @@ def _cartesian_rotations(atoms: Atoms, symprec: float) -> list[np.ndarray]:
     return found
 
 
+def primitive_atoms(atoms: Atoms, symprec: float = DEFAULT_SYMPREC) -> Atoms:
+    """The crystal's primitive cell (spglib, in the input's Cartesian frame) holding one atom of
+    each set the lattice translations make equivalent, at the input's own Cartesian positions
+    reduced into it; `atoms` itself when no smaller cell exists. A cell and any of its
+    supercells give the same primitive atoms."""
+    from scipy.spatial import cKDTree
+
+    spglib = _spglib()
+    try:
+        lattice = np.asarray(spglib.standardize_cell(_spglib_cell(atoms), to_primitive=True, no_idealize=True, symprec=symprec)[0])
+    except spglib.error.SpglibError:
+        return atoms
+    ratio = abs(np.linalg.det(atoms.cell.array) / np.linalg.det(lattice))
+    if round(ratio) < 2 or abs(ratio - round(ratio)) > 1e-6:
+        return atoms
+    frac = np.mod(atoms.positions @ np.linalg.inv(lattice), 1.0) % 1.0
+    tree = cKDTree(frac, boxsize=1.0)
+    tolerance = 10 * symprec / np.linalg.norm(lattice, axis=1).max()
+    first = np.array([min(tree.query_ball_point(f, tolerance)) for f in frac])
+    keep = np.flatnonzero(first == np.arange(len(atoms)))
+    if len(keep) * round(ratio) != len(atoms):
+        return atoms
+    return Atoms(atoms.numbers[keep], scaled_positions=frac[keep], cell=lattice, pbc=True)
+
+
 def _translations(atoms: Atoms, w: np.ndarray, symprec: float) -> list[np.ndarray]:
     """Every fractional translation t (mod 1) with W u + t mapping the atoms onto atoms of the same
     element (within `symprec` Å), tried from the images of one atom of the rarest element."""
