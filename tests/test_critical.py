@@ -219,3 +219,18 @@ def test_maxima_the_field_cannot_tell_apart_match_as_one():
     spans = sorted(np.linalg.norm(((a - a[0] + 0.5) % 1.0 - 0.5) @ cell, axis=1).max() for a in aliases)
     assert spans[0] < 0.2 and 0.5 < spans[1] < 0.8
     assert match_critical_points(pred_max, ref_max, cell, tol=0.2, reference_aliases=aliases)["recall"] == 1.0
+
+
+def test_matching_finds_the_most_pairs_within_the_tolerance():
+    """References A, B and predictions P, Q where the smallest total distance (P-B 0.01 Å,
+    Q-A 0.25 Å) pairs only one within 0.2 Å, while P-A and Q-B (0.19 Å each) pair both."""
+    from elfkit.analysis.critical import CriticalPoint
+
+    def point(x, y):
+        return CriticalPoint("saddle", [x / 10, y / 10, 0.0], [x, y, 0.0], 0.5, [-1.0, 1.0, 1.0], 0.1)
+
+    cell = np.eye(3) * 10.0
+    reference = [point(0.0, 0.0), point(0.2, 0.0)]
+    predicted = [point(0.19, 0.0), point(0.166, 0.187)]
+    result = match_critical_points(predicted, reference, cell, tol=0.2, persistence=0.0)
+    assert result["matched"] == 2 and result["recall"] == 1.0

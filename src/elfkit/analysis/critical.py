@@ -277,6 +277,10 @@ def simplify(points: list[CriticalPoint], persistence: float) -> list[CriticalPo
     return [p for p in points if p.persistence is None or p.persistence >= persistence]
 
 
+_UNMATCHED_COST = 1e6
+"""Assignment cost of a pair farther apart than the matching tolerance (Å): above any sum of matches."""
+
+
 def _periodic_distances(a: np.ndarray, b: np.ndarray, cell: np.ndarray) -> np.ndarray:
     delta = a[:, None, :] - b[None, :, :]
     delta -= np.round(delta)
@@ -331,7 +335,9 @@ def match_critical_points(
     include_low_density: bool = False,
     reference_aliases: list[np.ndarray] | None = None,
 ) -> dict:
-    """Match points of the same type within `tol` (Å, periodic) by minimum total distance.
+    """Match points of the same type within `tol` (Å, periodic): the most pairs within `tol`,
+    and among those the smallest total distance (a pair farther apart than `tol` costs the
+    same whatever its distance, so it never displaces a match).
 
     Both sets are first simplified at the same `persistence` (field units) and, unless
     `include_low_density`, stripped of low-density points, so that sets computed with
@@ -355,7 +361,7 @@ def match_critical_points(
             continue
         frac = np.array([x.frac for x in p])
         d = np.stack([_periodic_distances(frac, alias_of[id(x)], cell).min(axis=1) for x in r], axis=1)
-        rows, cols = linear_sum_assignment(d)
+        rows, cols = linear_sum_assignment(np.where(d <= tol, d, _UNMATCHED_COST))
         for i, j in zip(rows, cols):
             if d[i, j] <= tol:
                 distances.append(d[i, j])
