@@ -345,7 +345,7 @@ def match_critical_points(
     fractional positions per reference point, `plateau_aliases`) lets a predicted point match a
     reference point at any of the positions the reference field cannot tell apart from it.
     recall = matched / reference points, precision = matched / predicted points; position
-    errors in Å and value errors of the matched pairs.
+    errors in Å and value errors of the matched pairs; `missed`: the reference points left.
     """
     aliases = reference_aliases or [np.array([p.frac]) for p in reference]
     keep = {id(p) for p in simplify(reference, persistence) if include_low_density or not p.low_density}
@@ -353,7 +353,7 @@ def match_critical_points(
     predicted = [p for p in simplify(predicted, persistence) if include_low_density or not p.low_density]
     reference = [p for p in reference if id(p) in keep]
     cell = np.asarray(cell, dtype=float)
-    distances, values = [], []
+    distances, values, found = [], [], set()
     for kind in KINDS.values():
         p = [x for x in predicted if x.type == kind]
         r = [x for x in reference if x.type == kind]
@@ -366,9 +366,11 @@ def match_critical_points(
             if d[i, j] <= tol:
                 distances.append(d[i, j])
                 values.append(abs(p[i].value - r[j].value))
+                found.add(id(r[j]))
     matched = len(distances)
     return {
         "matched": matched,
+        "missed": [x for x in reference if id(x) not in found],
         "recall": matched / len(reference) if reference else None,
         "precision": matched / len(predicted) if predicted else None,
         "position_error_angstrom": float(np.mean(distances)) if distances else None,
