@@ -39,12 +39,13 @@ def field_scores(pred: Field, ref: Field) -> dict:
 
 def reference_topology(ref: Field) -> dict:
     """Networking value and critical points of a reference ELF, computed once per sample."""
-    from elfkit.analysis.critical import critical_points, plateau_aliases
+    from elfkit.analysis.critical import critical_points, persistence_pairs, plateau_aliases
     from elfkit.analysis.network import networking_value
 
-    points = critical_points(ref)
+    pairs = persistence_pairs(np.asarray(ref.values, dtype=float))
+    points = critical_points(ref, pairs=pairs)
     maxima = [p for p in points if p.type == "maximum"]
-    return {"phi": networking_value(ref), "points": points, "maxima_aliases": plateau_aliases(maxima, ref), "cell": ref.atoms.cell.array}
+    return {"phi": networking_value(ref), "points": points, "maxima_aliases": plateau_aliases(maxima, ref, pairs=pairs), "cell": ref.atoms.cell.array}
 
 
 def topology_scores(pred: Field, reference: dict) -> dict:

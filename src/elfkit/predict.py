@@ -168,8 +168,8 @@ def lattice_cosets(lattice: np.ndarray, superlattice: np.ndarray) -> np.ndarray:
     """One Cartesian vector (Å) of `lattice` per coset of its sublattice `superlattice`."""
     size = round(abs(np.linalg.det(superlattice) / np.linalg.det(lattice)))
     steps = np.stack(np.meshgrid(*[np.arange(size)] * 3, indexing="ij"), axis=-1).reshape(-1, 3)
-    frac = np.mod(np.round(steps @ lattice @ np.linalg.inv(superlattice), 9), 1.0) % 1.0
-    _, first = np.unique(np.round(frac, 6) % 1.0, axis=0, return_index=True)
+    frac = np.round(steps @ lattice @ np.linalg.inv(superlattice), 6) % 1.0
+    _, first = np.unique(frac, axis=0, return_index=True)
     return (steps[np.sort(first)] @ lattice).astype(float)
 
 

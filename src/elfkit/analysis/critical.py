@@ -274,7 +274,11 @@ def _newton(spline: _Spline, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 def simplify(points: list[CriticalPoint], persistence: float) -> list[CriticalPoint]:
     """The points whose pair has persistence >= `persistence` (field units) and the essential
     ones; cancels whole pairs, so the Morse sum is kept."""
-    return [p for p in points if p.persistence is None or p.persistence >= persistence]
+    return [p for p in points if _persists(p, persistence)]
+
+
+def _persists(point: CriticalPoint, persistence: float) -> bool:
+    return point.persistence is None or point.persistence >= persistence
 
 
 _UNMATCHED_COST = 1e6
@@ -299,31 +303,33 @@ def morse_sum(points: list[CriticalPoint]) -> int:
     return c["maximum"] - c["saddle"] + c["ring"] - c["minimum"]
 
 
-def plateau_aliases(points: list[CriticalPoint], field: Field, persistence: float = DEFAULT_PERSISTENCE) -> list[np.ndarray]:
+def plateau_aliases(
+    points: list[CriticalPoint], field: Field, persistence: float = DEFAULT_PERSISTENCE, pairs: PersistencePairs | None = None
+) -> list[np.ndarray]:
     """For each of `points`, the fractional positions (M, 3) of every critical point of its type
     that `field` cannot tell apart from it at `persistence` (field units): the points (before
     simplification) in the same periodic connected component of the band of grid values within
     `persistence` of its value. The two maxima of an H2 molecule sit 0.04-0.1 Å from its two
     nuclei and differ by less than 0.01 in ELF; simplification keeps whichever is higher, so
-    two fields with the same topology can keep opposite ones, 0.6 Å apart."""
+    two fields with the same topology can keep opposite ones, 0.6 Å apart. `pairs` reuses
+    `persistence_pairs(field.values)`."""
     from elfkit.analysis.network import domains
 
     values = np.asarray(field.values, dtype=float)
-    every = critical_points(field, persistence=0.0, low_density=None)
-    shape = np.array(values.shape)
+    every = critical_points(field, persistence=0.0, low_density=None, pairs=pairs)
     aliases = []
     for point in points:
-        vertex = tuple(np.round(np.asarray(point.frac) * shape).astype(int) % shape)
-        band = np.where(np.abs(values - point.value) <= persistence, 1.0, 0.0)
-        labels = domains(band, 0.5).labels
-        same = [p.frac for p in every if p.type == point.type and _label_at(labels, p.frac) == labels[vertex] != 0]
-        aliases.append(np.array([point.frac, *same], dtype=float))
+        same_type = [p for p in every if p.type == point.type]
+        labels = domains(np.where(np.abs(values - point.value) <= persistence, 1.0, 0.0), 0.5).labels
+        own, others = labels[_vertex(point.frac, labels.shape)], labels[_vertex([p.frac for p in same_type], labels.shape)]
+        aliases.append(np.array([point.frac, *[p.frac for p, label in zip(same_type, others) if label == own != 0]], dtype=float))
     return aliases
 
 
-def _label_at(labels: np.ndarray, frac) -> int:
-    shape = np.array(labels.shape)
-    return int(labels[tuple(np.round(np.asarray(frac) * shape).astype(int) % shape)])
+def _vertex(frac, shape) -> tuple[np.ndarray, ...]:
+    """Index (tuple of arrays, or of ints for one point) of the grid vertex nearest to fractional `frac`."""
+    index = np.round(np.asarray(frac, dtype=float) * np.array(shape)).astype(int) % np.array(shape)
+    return tuple(np.moveaxis(index, -1, 0))
 
 
 def match_critical_points(
@@ -347,31 +353,32 @@ def match_critical_points(
     recall = matched / reference points, precision = matched / predicted points; position
     errors in Å and value errors of the matched pairs; `missed`: the reference points left.
     """
+    def kept(point: CriticalPoint) -> bool:
+        return _persists(point, persistence) and (include_low_density or not point.low_density)
+
     aliases = reference_aliases or [np.array([p.frac]) for p in reference]
-    keep = {id(p) for p in simplify(reference, persistence) if include_low_density or not p.low_density}
-    alias_of = {id(p): a for p, a in zip(reference, aliases)}
-    predicted = [p for p in simplify(predicted, persistence) if include_low_density or not p.low_density]
-    reference = [p for p in reference if id(p) in keep]
+    reference_kept = [(p, a) for p, a in zip(reference, aliases) if kept(p)]
+    predicted = [p for p in predicted if kept(p)]
     cell = np.asarray(cell, dtype=float)
-    distances, values, found = [], [], set()
+    distances, values, missed = [], [], []
     for kind in KINDS.values():
         p = [x for x in predicted if x.type == kind]
-        r = [x for x in reference if x.type == kind]
+        r = [(x, a) for x, a in reference_kept if x.type == kind]
         if not p or not r:
+            missed += [x for x, _ in r]
             continue
         frac = np.array([x.frac for x in p])
-        d = np.stack([_periodic_distances(frac, alias_of[id(x)], cell).min(axis=1) for x in r], axis=1)
+        d = np.stack([_periodic_distances(frac, a, cell).min(axis=1) for _, a in r], axis=1)
         rows, cols = linear_sum_assignment(np.where(d <= tol, d, _UNMATCHED_COST))
-        for i, j in zip(rows, cols):
-            if d[i, j] <= tol:
-                distances.append(d[i, j])
-                values.append(abs(p[i].value - r[j].value))
-                found.add(id(r[j]))
+        found = {j for i, j in zip(rows, cols) if d[i, j] <= tol}
+        distances += [d[i, j] for i, j in zip(rows, cols) if j in found]
+        values += [abs(p[i].value - r[j][0].value) for i, j in zip(rows, cols) if j in found]
+        missed += [x for j, (x, _) in enumerate(r) if j not in found]
     matched = len(distances)
     return {
         "matched": matched,
-        "missed": [x for x in reference if id(x) not in found],
-        "recall": matched / len(reference) if reference else None,
+        "missed": missed,
+        "recall": matched / len(reference_kept) if reference_kept else None,
         "precision": matched / len(predicted) if predicted else None,
         "position_error_angstrom": float(np.mean(distances)) if distances else None,
         "value_error": float(np.mean(values)) if values else None,
