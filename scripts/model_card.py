@@ -29,18 +29,23 @@ def card(model: str, evaluations: list[dict]) -> str:
         for d in meta["datasets"]
     )
     parameters = sum(p.numel() for p in loaded.net.parameters())
+    reach = (
+        f"receptive radius {meta['receptive_radius_voxels']} voxels"
+        if "receptive_radius_voxels" in meta
+        else f"cutoff {meta['cutoff_angstrom']} Å (any grid and any point)"
+    )
     lines = [
         f"# Model card: `{meta['name']}`",
         "",
         f"- **What it predicts**: the valence ELF (dimensionless) of PBE DFT (Quantum ESPRESSO, elfkit's pseudopotentials) "
         f"on the unit-cell grid, from the atomic positions alone.",
         f"- **File**: `{Path(loaded.source).name}`, SHA-256 {loaded.sha256} (the evaluations below name the same hash).",
-        f"- **Architecture**: `{meta['architecture']}` {json.dumps(meta['config'])}, {parameters:,} parameters, receptive radius "
-        f"{meta['receptive_radius_voxels']} voxels; inputs {', '.join(meta['channels'])} (`elfkit.features`).",
+        f"- **Architecture**: `{meta['architecture']}` {json.dumps(meta['config'])}, {parameters:,} parameters, {reach}; "
+        f"inputs {', '.join(meta['channels'])} (`elfkit.features`).",
         f"- **Training data**: {datasets}.",
         f"- **Domain**: elements {', '.join(domain.get('elements', []))}; rs {domain.get('rs_bohr')} bohr; "
-        f"training grids of spacing {domain.get('grid_spacing_angstrom')} Å (other grids are predicted on a grid of that "
-        "spacing and interpolated).",
+        f"training grids of spacing {domain.get('grid_spacing_angstrom')} Å "
+        + ("(other grids are predicted on a grid of that spacing and interpolated)." if "receptive_radius_voxels" in meta else "(it reads points, not voxels: any grid)."),
         f"- **Training**: `elfkit train configs/{meta['name']}.yaml`, {meta['steps']} steps, seed {config['seed']}, "
         f"{meta['training_seconds'] / 60:.0f} min on {config['threads']} CPU threads, elfkit {meta['elfkit_version']}, "
         f"torch {meta['torch_version']}, created {meta['created']}.",

@@ -316,6 +316,7 @@ CASES = [
     ("predict-unknown-format", ["predict", "{in}/good.vasp", "--model", "{in}/tiny.safetensors", "-o", "{out}/x.txt"], "x.txt: cannot tell the volumetric format"),
     ("predict-one-output-two-inputs", ["predict", "{in}/good.vasp", "{in}/good.vasp", "--model", "{in}/tiny.safetensors", "-o", "{out}/x.ELFCAR"], "x.ELFCAR: -o names one file but 2"),
     ("predict-same-output-twice", ["predict", "{in}/good.vasp", "{in}/good.vasp", "--model", "{in}/tiny.safetensors", "--out-dir", "{out}"], "good.ELFCAR: two predictions would be written"),
+    ("predict-memory", ["predict", "{in}/good.vasp", "--model", "{in}/tiny.safetensors", "--grid", "500", "500", "500"], "good.vasp: the prediction on a 500x500x500 grid is too large for memory"),
     ("predict-out-dir-is-file", ["predict", "{in}/good.vasp", "--model", "{in}/tiny.safetensors", "--out-dir", "{in}/a_file"], "a_file is a file, not a folder"),
     # train: configs and run folders
     ("train-missing-config", ["train", "{in}/missing.yaml"], "missing.yaml: no such file"),
@@ -334,6 +335,7 @@ CASES = [
 ENVIRONMENT = {
     "sad-memory": {"ELFKIT_MEMORY_GB": "1"},
     "topology-memory": {"ELFKIT_MEMORY_GB": "0.1"},
+    "predict-memory": {"ELFKIT_MEMORY_GB": "2"},
 }
 
 

@@ -1,6 +1,8 @@
-"""Contracts every ELF model must keep, checked with a small untrained network (random weights):
-invariances (atom order, wrapping, grid translations, space group), supercells, tiles, grids,
-and the model file format."""
+"""Contracts every ELF model must keep, checked with small untrained networks (random weights)
+of every architecture (the `model_file` fixture runs each test once per architecture):
+invariances (atom order, wrapping, grid translations, space group), supercells, skewed cells,
+and the model file format; then what is particular to the U-Net (tiles, grids) and to the
+point model (rotations, off-grid points)."""
 
 import numpy as np
 import pytest
@@ -9,24 +11,42 @@ from ase import Atoms
 
 from elfkit.models import build
 from elfkit.models.checkpoint import CheckpointError, load_model, save_model
-from elfkit.predict import network_logits, predict
+from elfkit.predict import network_logits, predict, predict_points
 from elfkit.symmetry import commensurate_operators, grid_permutation, seitz_operators
 
 TOLERANCE = 1e-5
 
 
-def _random_network():
+def _random_network(dilations=(1, 2), blocks=1):
     torch.manual_seed(3)
-    net = build("periodic-unet", in_channels=10, width=8, dilations=(1, 2), blocks=1)
+    net = build("periodic-unet", in_channels=10, width=8, dilations=dilations, blocks=blocks)
     with torch.no_grad():
         for parameter in net.parameters():
             parameter.normal_(0.0, 0.3)
     return net
 
 
+def _random_point_network():
+    torch.manual_seed(4)
+    net = build("point", cutoff=2.5, radial=6, l_max=2, channels=3, hidden=16, layers=2)
+    with torch.no_grad():
+        for parameter in net.parameters():
+            parameter.normal_(0.0, 0.3)
+    return net
+
+
+RANDOM_NETWORKS = {"periodic-unet": _random_network, "point": _random_point_network}
+
+
+@pytest.fixture(scope="module", params=sorted(RANDOM_NETWORKS))
+def model_file(request, tmp_path_factory):
+    path = tmp_path_factory.mktemp(request.param) / "tiny.safetensors"
+    return save_model(path, RANDOM_NETWORKS[request.param](), {"name": "tiny", "architecture": request.param})
+
+
 @pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
+def unet_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("unet") / "tiny.safetensors"
     return save_model(path, _random_network(), {"name": "tiny", "architecture": "periodic-unet"})
 
 
@@ -58,8 +78,14 @@ def test_prediction_is_an_elf_and_loads_from_file(model_file, h_crystal):
     assert field.metadata["model"] == "tiny"
 
 
+def _fluid_shape(model_file) -> tuple[int, int, int]:
+    """A grid of the 64-atom fluid cell: the U-Net's training spacing, a coarse one for the
+    point model (it reads points, not voxels, and costs per point)."""
+    return (44, 44, 44) if load_model(model_file).metadata["architecture"] == "periodic-unet" else (20, 20, 20)
+
+
 def test_prediction_does_not_depend_on_atom_order_or_wrapping(model_file, fluid_h64):
-    shape = (44, 44, 44)
+    shape = _fluid_shape(model_file)
     reference = predict(fluid_h64, shape, model_file).values
     order = np.random.default_rng(0).permutation(len(fluid_h64))
     shuffled = fluid_h64[order]
@@ -70,7 +96,7 @@ def test_prediction_does_not_depend_on_atom_order_or_wrapping(model_file, fluid_
 
 
 def test_translation_by_a_grid_vector_shifts_the_prediction(model_file, fluid_h64):
-    shape = (44, 44, 44)
+    shape = _fluid_shape(model_file)
     reference = predict(fluid_h64, shape, model_file).values
     moved = fluid_h64.copy()
     moved.positions += 2 * moved.cell.array[1] / shape[1]
@@ -97,8 +123,9 @@ def test_supercell_prediction_equals_the_tiled_unit_cell(model_file, h_crystal):
 
 
 def test_a_skewed_basis_runs_as_the_orthogonal_cell_of_the_same_points(model_file, h_crystal):
-    """a2' = a2 + a1 indexes the same grid points in a 45-degree cell: the network runs on the
-    orthogonal basis instead, so the prediction at every point is the same."""
+    """a2' = a2 + a1 indexes the same grid points in a 45-degree cell: the U-Net runs on the
+    orthogonal basis instead (the point model sees only points), so the prediction at every
+    point is the same."""
     from elfkit.predict import _skewness, prediction_cell
 
     cell = h_crystal.cell.array.copy()
@@ -124,27 +151,36 @@ def test_a_skewed_cell_and_its_supercell_run_as_the_same_orthogonal_cell(model_f
 
 
 def test_tiles_give_the_whole_cell_result(fluid_h64):
+    """Level by level in periodic columns (tiles along the first two axes, a halo of each
+    level's reach) equals the whole cell; in bfloat16 it stays close."""
     from elfkit.features import physics_channels
 
-    net = _random_network()
-    features = physics_channels(fluid_h64, (24, 24, 24))
+    net = _random_network(dilations=(1, 2, 4), blocks=2)
+    features = physics_channels(fluid_h64, (22, 24, 26))
     whole = torch.sigmoid(torch.from_numpy(network_logits(net, features)))
-    tiled = torch.sigmoid(torch.from_numpy(network_logits(net, features, tile=7, whole_cell_points=0)))
-    assert (whole - tiled).abs().max() < TOLERANCE
+    for column_points in (26 * 20**2, 26 * 40**2):
+        tiled = torch.sigmoid(torch.from_numpy(network_logits(net, features, whole_cell_points=0, column_points=column_points)))
+        assert (whole - tiled).abs().max() < TOLERANCE
+    with torch.no_grad():
+        for parameter in net.parameters():
+            parameter.mul_(0.3)
+    whole = torch.sigmoid(torch.from_numpy(network_logits(net, features)))
+    bf16 = torch.sigmoid(net.column_logits(torch.from_numpy(features), 26 * 100, bf16=True))
+    assert 0 < (whole - bf16).abs().max() < 0.02
 
 
-def test_grids_outside_the_models_range_are_interpolated(model_file, h_crystal):
-    fine = predict(h_crystal, (33, 33, 45), model_file)
+def test_grids_outside_the_models_range_are_interpolated(unet_file, h_crystal):
+    fine = predict(h_crystal, (33, 33, 45), unet_file)
     assert fine.metadata["model_grid"] == [22, 22, 30]
     assert fine.values.shape == (33, 33, 45) and 0 <= fine.values.min() and fine.values.max() <= 1
-    at_model_grid = predict(h_crystal, (22, 22, 30), model_file).values
+    at_model_grid = predict(h_crystal, (22, 22, 30), unet_file).values
     assert np.abs(fine.values[::3, ::3, ::3] - at_model_grid[::2, ::2, ::2]).max() < 1e-4
 
 
 def test_a_model_file_round_trips_its_weights_and_metadata(model_file):
     loaded = load_model(model_file)
     assert loaded.metadata["name"] == "tiny" and loaded.metadata["channels"][1] == "ge_elf"
-    for name, tensor in _random_network().state_dict().items():
+    for name, tensor in RANDOM_NETWORKS[loaded.metadata["architecture"]]().state_dict().items():
         assert torch.equal(loaded.net.state_dict()[name], tensor)
 
 
@@ -158,3 +194,80 @@ def test_corrupt_or_foreign_model_files_are_refused(tmp_path, model_file):
     for path in (truncated, foreign, tmp_path / "missing.safetensors"):
         with pytest.raises(CheckpointError, match=path.name):
             load_model(path)
+
+
+def test_an_untrained_network_predicts_the_squashed_physics_baseline(fluid_h64):
+    """The head starts at zero, so the prediction is the prior: the gradient-expansion ELF
+    squashed into [floor, 1 - floor] (it reaches 1 at the nuclei, where DFT does not)."""
+    from elfkit.features import GE_ELF_CHANNEL, physics_channels
+
+    net = build("periodic-unet", in_channels=10, width=8, dilations=(1, 2), prior_floor=0.05)
+    features = physics_channels(fluid_h64, (20, 20, 20))
+    elf = torch.sigmoid(torch.from_numpy(network_logits(net, features))).numpy()
+    ge = features[GE_ELF_CHANNEL]
+    assert ge.max() > 0.999
+    assert np.abs(elf - (0.05 + 0.9 * ge)).max() < 1e-5
+    with pytest.raises(ValueError, match="prior_floor"):
+        build("periodic-unet", prior_floor=0.5)
+
+
+@pytest.fixture(scope="module")
+def point_model(tmp_path_factory):
+    path = tmp_path_factory.mktemp("point") / "point.safetensors"
+    return load_model(save_model(path, _random_point_network(), {"name": "point", "architecture": "point"}))
+
+
+def test_the_point_model_is_invariant_under_rotations_and_images(point_model, fluid_h64):
+    """Atoms and probe points rotated together give the same ELF; a probe point moved by a
+    lattice vector, or read in a supercell, too."""
+    from scipy.spatial.transform import Rotation
+
+    points = np.random.default_rng(1).random((300, 3)) @ fluid_h64.cell.array
+    values = predict_points(fluid_h64, points, point_model)
+    rotation = Rotation.random(random_state=2).as_matrix()
+    rotated = fluid_h64.copy()
+    rotated.set_cell(fluid_h64.cell.array @ rotation.T, scale_atoms=True)
+    assert np.abs(predict_points(rotated, points @ rotation.T, point_model) - values).max() < TOLERANCE
+    assert np.abs(predict_points(fluid_h64, points + fluid_h64.cell.array[2], point_model) - values).max() < TOLERANCE
+    assert np.abs(predict_points(fluid_h64.repeat((1, 2, 1)), points, point_model) - values).max() < TOLERANCE
+
+
+def test_the_point_model_gives_the_same_values_on_any_grid_and_off_grid(point_model, h_crystal):
+    """Grid spacing 0.08 against 0.12 Å at their common points, and off-grid points read
+    directly against a grid that contains them; smooth through a nucleus."""
+    coarse = predict(h_crystal, (20, 20, 28), point_model).values
+    fine = predict(h_crystal, (30, 30, 42), point_model).values
+    assert np.abs(fine[::3, ::3, ::3] - coarse[::2, ::2, ::2]).max() < TOLERANCE
+    frac = np.array([[0.1, 0.25, 0.5], [0.55, 0.3, 0.75]])
+    direct = predict_points(h_crystal, frac @ h_crystal.cell.array, point_model)
+    assert np.abs(direct - coarse[[2, 11], [5, 6], [14, 21]]).max() < TOLERANCE
+    nucleus = h_crystal.positions[0]
+    assert np.ptp(predict_points(h_crystal, [nucleus, nucleus + 1e-4], point_model)) < 1e-3
+
+
+def test_a_grid_models_point_values_interpolate_its_grid(unet_file, h_crystal):
+    values = predict(h_crystal, None, unet_file)
+    shape = values.values.shape
+    frac = np.array([[3, 4, 5], [10, 0, 7]]) / np.array(shape)
+    at_points = predict_points(h_crystal, frac @ h_crystal.cell.array, unet_file)
+    assert np.abs(at_points - values.values[[3, 10], [4, 0], [5, 7]]).max() < 1e-5
+
+
+def test_the_package_exposes_predict_and_predict_points(unet_file, h_crystal):
+    import elfkit
+
+    field = elfkit.predict(h_crystal, SHAPE, model=unet_file)
+    assert field.values.shape == SHAPE
+    assert elfkit.predict_points(h_crystal, [[0.1, 0.2, 0.3]], model=unet_file).shape == (1,)
+
+
+def test_lattice_cosets_are_one_per_coset():
+    """A 3x1x1 superlattice of a hexagonal lattice has 3 cosets, whatever the rounding of thirds."""
+    from elfkit.predict import lattice_cosets
+
+    a = np.array([[2.0, 0, 0], [-1.0, np.sqrt(3), 0], [0, 0, 3.2]])
+    for superlattice in (np.diag([3, 1, 1]) @ a, np.array([[1, 1, 0], [-1, 2, 0], [0, 0, 1]]) @ a):
+        cosets = lattice_cosets(a, superlattice)
+        assert len(cosets) == 3
+        frac = np.mod(cosets @ np.linalg.inv(superlattice) + 1e-9, 1.0)
+        assert len({tuple(np.round(f, 6)) for f in frac}) == 3

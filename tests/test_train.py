@@ -57,12 +57,27 @@ def config_file(tmp_path):
     return path
 
 
+@pytest.fixture
+def point_config_file(tmp_path):
+    config = {
+        "name": "tinypoint", "datasets": ["tiny"], "architecture": "point",
+        "model": {"cutoff": 2.0, "radial": 4, "l_max": 1, "channels": 2, "hidden": 8, "layers": 1},
+        "steps": 6, "warmup_steps": 2, "validate_every": 3, "validation_samples": 2, "checkpoint_minutes": 1e-6,
+        "threads": 1, "ema_decay": 0.5, "losses": {"grad": False, "hist_points": 500},
+        "points": {"pool_points": 300, "batch_points": 64, "batch_samples": 3, "validation_points": 200},
+    }
+    path = tmp_path / "tinypoint.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
 def test_configs_are_validated_with_the_file_named(tmp_path, config_file):
     assert load_config(config_file).steps == 6
     assert load_config("configs/hydrogen.yaml").name == "hydrogen"
     bad = tmp_path / "bad.yaml"
     for text, problem in (("name: x\nsteps: 0\n", "steps"), ("name: x\nsteps: 5\nlearning_rat: 1\n", "learning_rat"),
-                          ("[1, 2]", "top level"), ("name: [\n", "YAML")):
+                          ("[1, 2]", "top level"), ("name: [\n", "YAML"),
+                          ("name: x\nsteps: 5\narchitecture: point\n", "losses.grad: false")):
         bad.write_text(text)
         with pytest.raises(ConfigError, match=f"bad.yaml.*{problem}"):
             load_config(bad)
@@ -80,12 +95,17 @@ def test_a_cubic_grid_has_48_exact_point_group_augmentations():
         assert np.abs(physics_channels(image, SHAPE)[:4] - moved).max() < 1e-4
 
 
-def test_a_killed_run_resumes_to_the_same_model(data_root, config_file, tmp_path, monkeypatch):
+@pytest.mark.parametrize("config_name", ["config_file", "point_config_file"])
+def test_a_killed_run_resumes_to_the_same_model(data_root, config_name, tmp_path, monkeypatch, request):
+    from elfkit.models import Architecture
+    from elfkit.train.points import PointTrainer
+
     monkeypatch.setenv("ELFKIT_DATA_DIR", str(data_root))
-    config = load_config(config_file)
+    config = load_config(request.getfixturevalue(config_name))
+    trainer_class = PointTrainer if config.architecture == Architecture.POINT else Trainer
 
     def finished(folder, on_progress=None):
-        trainer = Trainer(config, folder, on_progress)
+        trainer = trainer_class(config, folder, on_progress)
         trainer.load_data()
         trainer.run()
         return trainer.inference_net.state_dict()
@@ -105,12 +125,15 @@ def test_a_killed_run_resumes_to_the_same_model(data_root, config_file, tmp_path
     assert any("val_r2" in r for r in log) and (tmp_path / "resumed" / "losses.png").is_file()
 
 
-def test_train_predict_evaluate_from_the_command_line(data_root, config_file, tmp_path, monkeypatch):
+@pytest.mark.parametrize("config_name", ["config_file", "point_config_file"])
+def test_train_predict_evaluate_from_the_command_line(data_root, config_name, tmp_path, monkeypatch, request):
     monkeypatch.setenv("ELFKIT_DATA_DIR", str(data_root))
+    config_file = request.getfixturevalue(config_name)
+    name = load_config(config_file).name
     runner = CliRunner()
     result = runner.invoke(app, ["train", str(config_file), "--out", str(tmp_path / "run")])
     assert result.exit_code == 0, result.output
-    model = tmp_path / "run" / "tiny.safetensors"
+    model = tmp_path / "run" / f"{name}.safetensors"
     structure = tmp_path / "POSCAR"
     _tiny_sample(1.3, 9).atoms.write(structure, format="vasp")
     result = runner.invoke(app, ["predict", str(structure), "--model", str(model), "--grid", "16", "16", "16"])
@@ -129,5 +152,6 @@ def test_train_predict_evaluate_from_the_command_line(data_root, config_file, tm
     result = runner.invoke(app, ["evaluate", str(model), "tiny", "--json"])
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)
-    assert {row["model"] for row in rows} == {"tiny", "physics baseline"}
+    assert {row["model"] for row in rows} == {name, "physics baseline"}
     assert {row["stratum"] for row in rows} == {"rs 1.3", "rs 1.6", "all"}
+

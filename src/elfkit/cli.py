@@ -418,7 +418,7 @@ def predict(
         for warning in domain_warnings(atoms, loaded):
             typer.echo(f"elfkit: warning: {label}: {warning}; the prediction may be unreliable", err=True)
         started = time.perf_counter()
-        field = predict_elf(atoms, _grid_shape(atoms, grid, spacing), loaded, symmetrize=symmetrize)
+        field = predict_elf(atoms, _grid_shape(atoms, grid, spacing), loaded, symmetrize=symmetrize, source=label)
         save_field(path, field)
         typer.echo(f"wrote {path}: ELF on {_shape(field.values.shape)} (model {loaded.name}, {time.perf_counter() - started:.2f} s)")
 

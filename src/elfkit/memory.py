@@ -59,10 +59,12 @@ def estimated_bytes(work: str, shape, natoms: int = 0) -> int:
     return BYTES_PER_POINT[work] * points + FIXED_BYTES[work] + extra
 
 
-def check_memory(work: str, shape, source: str, natoms: int = 0) -> None:
+def check_memory(work: str, shape, source: str, natoms: int = 0, needed: int | None = None) -> None:
     """GridError naming `source` when `work` on a grid of `shape` would need more memory than
-    `available_memory_bytes()`; call it before allocating anything large."""
-    needed, available = estimated_bytes(work, shape, natoms), available_memory_bytes()
+    `available_memory_bytes()` (`needed` bytes when given, else `estimated_bytes`); call it
+    before allocating anything large."""
+    needed = estimated_bytes(work, shape, natoms) if needed is None else needed
+    available = available_memory_bytes()
     if needed > available:
         grid = "x".join(str(int(n)) for n in shape)
         raise GridError(

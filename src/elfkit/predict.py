@@ -12,9 +12,9 @@ The one path every command uses (`elfkit predict`, `evaluate`, `screen --model`)
    primitive translations that are not translations of that supercell (so the result has the
    crystal's periodicity): the network trained on cubic voxels;
 2. the network on the whole periodic cell when its activations fit the memory budget
-   (`INFERENCE_MEMORY_BYTES`), else on overlapping periodic tiles
-   with a halo of the network's receptive radius (the same result: every convolution sees
-   the same inputs);
+   (`INFERENCE_MEMORY_BYTES`), else level by level in overlapping periodic columns, each
+   with a halo of its level's reach (`PeriodicUNet.column_logits`: the same result, every
+   convolution sees the same inputs);
 3. the average over the crystal's space group operations that map the grid onto itself
    (Seitz operators, `elfkit.symmetry`), so the prediction has the crystal's symmetry by
    construction.
@@ -24,6 +24,9 @@ Units: Å for cells and positions, ELF dimensionless.
 from __future__ import annotations
 
 import math
+import sys
+import types
+from enum import Enum
 from functools import lru_cache
 from pathlib import Path
 
@@ -48,7 +51,9 @@ INFERENCE_MEMORY_BYTES = 2.5 * 2**30
 """Memory the network's activations may take (at most half of what is available)."""
 _ACTIVATION_BYTES = 4 * 8
 """float32 activations, about 8 grids of `width` channels alive at once (skips included)."""
-MIN_TILE_POINTS = 16
+COLUMN_POINTS = 2**20
+"""Points per column (halo included) when a large cell runs level by level
+(`PeriodicUNet.column_logits`): about 0.5 GB of temporaries for a width of 16."""
 
 
 @lru_cache(maxsize=4)
@@ -88,37 +93,63 @@ def middle_spacing_grid(cell: np.ndarray, spacing_range) -> tuple[int, int, int]
     return tuple(max(1, round(length / middle)) for length in np.linalg.norm(cell, axis=1))
 
 
-def inference_points(net: torch.nn.Module) -> int:
-    """Most grid points the network runs on at once within the memory budget."""
+def inference_budget_bytes() -> float:
+    """Memory (bytes) the network's activations may take: INFERENCE_MEMORY_BYTES, at most half of what is available."""
     from elfkit.memory import available_memory_bytes
 
-    budget = min(INFERENCE_MEMORY_BYTES, 0.5 * available_memory_bytes())
-    return int(budget / (_ACTIVATION_BYTES * net.config["width"]))
+    return min(INFERENCE_MEMORY_BYTES, 0.5 * available_memory_bytes())
+
+
+class InferencePlan(str, Enum):
+    """How the network runs on a grid (`inference_plan`)."""
+
+    WHOLE_CELL = "whole cell"
+    COLUMNS = "columns, float32"
+    COLUMNS_BF16 = "columns, bfloat16"
+
+
+_CHANNEL_BYTES_PER_POINT = 10 * 4
+"""The float32 input channels, alive through the whole prediction."""
+_FEATURE_TEMPORARY_BYTES_PER_POINT = 10 * 8
+"""The float64 grids alive while the channels are computed (before the network runs)."""
+_FIXED_BYTES = 600 * 2**20
+"""PyTorch, the model and the column temporaries."""
+_OUTPUT_BYTES_PER_POINT = 64
+"""Per point of the requested grid: its coordinates, the interpolated logits and the ELF."""
+
+
+def inference_plan(net: torch.nn.Module, points: int, whole_cell_points: int | None = None) -> tuple[InferencePlan, int]:
+    """How the network runs on a grid of `points` points and the peak bytes the prediction takes:
+    the whole cell when its activations fit the budget (or `points` <= `whole_cell_points` when
+    given), else level by level in columns, in float32 when the stored levels fit the budget,
+    else in bfloat16."""
+    width, levels, budget = net.config["width"], len(net.dilations) + 1, inference_budget_bytes()
+    whole = _ACTIVATION_BYTES * width * points
+    stored = levels * width * points * 4
+    if points <= (budget / (_ACTIVATION_BYTES * width) if whole_cell_points is None else whole_cell_points):
+        plan, network = InferencePlan.WHOLE_CELL, whole
+    elif stored <= budget:
+        plan, network = InferencePlan.COLUMNS, stored
+    else:
+        plan, network = InferencePlan.COLUMNS_BF16, stored // 2
+    peak = _CHANNEL_BYTES_PER_POINT * points + max(_FEATURE_TEMPORARY_BYTES_PER_POINT * points, network) + _FIXED_BYTES
+    return plan, int(peak)
 
 
 @torch.no_grad()
-def network_logits(net: torch.nn.Module, features: np.ndarray, tile: int | None = None, whole_cell_points: int | None = None) -> np.ndarray:
-    """ELF logits (N1, N2, N3) of the network on periodic features (C, N1, N2, N3): the whole
-    cell at once when it has at most `whole_cell_points` points (default: what the memory
-    budget allows), else tiles of `tile` points per axis (default: the largest whose block with
-    its halo fits) cut with wrap-around and a halo of the receptive radius (identical results)."""
+def network_logits(
+    net: torch.nn.Module, features: np.ndarray, whole_cell_points: int | None = None, column_points: int = COLUMN_POINTS
+) -> np.ndarray:
+    """ELF logits (N1, N2, N3) of the network on periodic features (C, N1, N2, N3) by its
+    `inference_plan`: the whole cell at once, or level by level in columns of `column_points`
+    points (the same result within 1e-6), or in bfloat16 as the network trained (half the
+    memory, 2-3x faster; the ELF changes by about 5e-4 on average, at most 0.02, with the
+    same accuracy against DFT)."""
     x = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
-    shape = features.shape[1:]
-    limit = inference_points(net)
-    if math.prod(shape) <= (limit if whole_cell_points is None else whole_cell_points):
+    plan, _ = inference_plan(net, math.prod(features.shape[1:]), whole_cell_points)
+    if plan == InferencePlan.WHOLE_CELL:
         return net(x[None], periodic=True)[0].numpy()
-    halo = net.receptive_radius
-    tile = tile or max(MIN_TILE_POINTS, int(limit ** (1 / 3)) - 2 * halo)
-    out = np.empty(shape, dtype=np.float32)
-    starts = [range(0, n, tile) for n in shape]
-    for i in starts[0]:
-        for j in starts[1]:
-            for k in starts[2]:
-                block = [np.arange(o - halo, min(o + tile, n) + halo) % n for o, n in zip((i, j, k), shape)]
-                inputs = x[:, block[0]][:, :, block[1]][:, :, :, block[2]]
-                size = [len(b) - 2 * halo for b in block]
-                out[i : i + size[0], j : j + size[1], k : k + size[2]] = net(inputs[None], periodic=False)[0].numpy()
-    return out
+    return net.column_logits(x, column_points, bf16=plan == InferencePlan.COLUMNS_BF16).numpy()
 
 
 ORTHOGONALITY_TOLERANCE = 0.1
@@ -165,10 +196,11 @@ def prediction_cell(atoms: Atoms) -> tuple[Atoms, np.ndarray]:
 
 
 def lattice_cosets(lattice: np.ndarray, superlattice: np.ndarray) -> np.ndarray:
-    """One Cartesian vector (Å) of `lattice` per coset of its sublattice `superlattice`."""
+    """One Cartesian vector (Å) of `lattice` per coset of its sublattice `superlattice` (the
+    fractional coordinates are reduced mod 1 before rounding: 1.333333 % 1 is not 0.333333)."""
     size = round(abs(np.linalg.det(superlattice) / np.linalg.det(lattice)))
     steps = np.stack(np.meshgrid(*[np.arange(size)] * 3, indexing="ij"), axis=-1).reshape(-1, 3)
-    frac = np.round(steps @ lattice @ np.linalg.inv(superlattice), 6) % 1.0
+    frac = np.round(np.mod(steps @ lattice @ np.linalg.inv(superlattice), 1.0), 6) % 1.0
     _, first = np.unique(frac, axis=0, return_index=True)
     return (steps[np.sort(first)] @ lattice).astype(float)
 
@@ -217,32 +249,70 @@ def predict(
     grid_shape=None,
     model: str | Path | LoadedModel = DEFAULT_MODEL,
     symmetrize: bool = True,
-    tile: int | None = None,
     whole_cell_points: int | None = None,
+    source: str = "structure",
 ) -> Field:
     """Predicted ELF (dimensionless) of `atoms` (positions and cell in Å) on `grid_shape`
-    (default: spacing <= 0.12 Å), as a Field with the model's name in its metadata."""
+    (default: spacing <= 0.12 Å), as a Field with the model's name in its metadata. A
+    GridError naming `source` before any work when the prediction would not fit in memory."""
     from elfkit.io import validate_structure
 
-    validate_structure(atoms, "structure")
+    from elfkit.memory import check_memory
+
+    validate_structure(atoms, source)
     loaded = get_model(model)
     cell = atoms.cell.array
     shape = check_grid_shape(grid_shape) if grid_shape is not None else Grid.for_spacing(cell, DEFAULT_SPACING_ANGSTROM).shape
+    output_bytes = _OUTPUT_BYTES_PER_POINT * math.prod(shape)
+    if is_point_model(loaded):
+        check_memory("prediction", shape, source, needed=output_bytes + _FIXED_BYTES)
+        logits = loaded.net.logits_at(atoms, Grid(cell, shape).cart_coords()).reshape(shape)
+        metadata = {"model": loaded.name, "model_sha256": loaded.sha256}
+        return Field(atoms.copy(), _sigmoid(logits).astype(np.float32), "elf", metadata=metadata)
     spacing_range = model_spacing_range(loaded.metadata)
     network_cell, cosets = prediction_cell(atoms)
     if network_cell is atoms:
         internal = model_grid_shape(cell, shape, spacing_range)
     else:
         internal = middle_spacing_grid(network_cell.cell.array, spacing_range)
-    logits = network_logits(loaded.net, physics_channels(network_cell, internal), tile, whole_cell_points)
+    needed = inference_plan(loaded.net, math.prod(internal), whole_cell_points)[1] + output_bytes
+    check_memory("prediction", shape, source, needed=needed)
+    logits = network_logits(loaded.net, physics_channels(network_cell, internal), whole_cell_points)
     if network_cell is not atoms or internal != shape:
         points = Grid(cell, shape).cart_coords()
         logits = np.mean([interpolate_at_points(logits, network_cell.cell.array, points + t) for t in cosets], axis=0)
-    elf = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+    elf = _sigmoid(logits)
     if symmetrize:
         elf = symmetry_pool(elf, atoms)
     metadata = {"model": loaded.name, "model_sha256": loaded.sha256, "model_grid": list(internal), "model_cell": network_cell.cell.array.tolist()}
     return Field(atoms.copy(), elf.astype(np.float32), "elf", metadata=metadata)
+
+
+def predict_points(atoms: Atoms, positions: np.ndarray, model: str | Path | LoadedModel = DEFAULT_MODEL) -> np.ndarray:
+    """Predicted ELF (dimensionless, float64 (P,)) at Cartesian `positions` (P, 3) in Å anywhere
+    in space: evaluated at the points themselves by a point model, else interpolated (periodic
+    cubic spline of the logit) from the grid model's prediction on its default grid."""
+    from elfkit.io import validate_structure
+
+    validate_structure(atoms, "structure")
+    loaded = get_model(model)
+    positions = np.asarray(positions, dtype=float).reshape(-1, 3)
+    if is_point_model(loaded):
+        return _sigmoid(loaded.net.logits_at(atoms, positions))
+    elf = np.clip(predict(atoms, None, loaded).values.astype(np.float64), 1e-7, 1 - 1e-7)
+    logits = np.log(elf / (1 - elf)).astype(np.float32)
+    return _sigmoid(interpolate_at_points(logits, atoms.cell.array, positions))
+
+
+def is_point_model(loaded: LoadedModel) -> bool:
+    """Whether the model predicts at points from the atoms around them (else on grids)."""
+    from elfkit.models.point import PointELF
+
+    return isinstance(loaded.net, PointELF)
+
+
+def _sigmoid(logits: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
 
 
 def domain_warnings(atoms: Atoms, model: str | Path | LoadedModel = DEFAULT_MODEL) -> list[str]:
@@ -262,3 +332,13 @@ def domain_warnings(atoms: Atoms, model: str | Path | LoadedModel = DEFAULT_MODE
         if not low - 0.05 <= rs <= high + 0.05:
             warnings.append(f"density rs = {rs:.2f} bohr is outside the trained range {low:g}-{high:g} bohr")
     return warnings
+
+
+class _CallableModule(types.ModuleType):
+    """This module, callable as `predict`: `elfkit.predict(atoms, ...)` is `elfkit.predict.predict(atoms, ...)`."""
+
+    def __call__(self, *args, **kwargs) -> Field:
+        return predict(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -17,12 +17,14 @@ class Architecture(str, Enum):
     """Every architecture elfkit can build, by its registry name."""
 
     PERIODIC_UNET = "periodic-unet"
+    POINT = "point"
 
 
 def _classes() -> dict[str, type[nn.Module]]:
+    from elfkit.models.point import PointELF
     from elfkit.models.unet import PeriodicUNet
 
-    return {Architecture.PERIODIC_UNET.value: PeriodicUNet}
+    return {Architecture.PERIODIC_UNET.value: PeriodicUNet, Architecture.POINT.value: PointELF}
 
 
 ARCHITECTURES: tuple[str, ...] = tuple(a.value for a in Architecture)

@@ -19,7 +19,6 @@ from pathlib import Path
 from torch import nn
 
 from elfkit.errors import ElfkitError
-from elfkit.features import CHANNELS
 
 FORMAT_VERSION = 1
 _KEY = "elfkit"
@@ -64,7 +63,7 @@ def save_model(path: str | Path, net: nn.Module, metadata: dict) -> Path:
         "format_version": FORMAT_VERSION,
         "architecture": metadata["architecture"],
         "config": net.config,
-        "channels": list(CHANNELS),
+        "channels": list(net.input_channels),
         "sad_table": sad_table_hash(),
         **metadata,
     }
@@ -109,7 +108,12 @@ def load_model(model: str | Path) -> LoadedModel:
     except (SafetensorError, OSError, KeyError, ValueError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{path}: not an elfkit model file ({type(exc).__name__})") from None
     _check_compatible(path, header)
-    net = build(header["architecture"], **header["config"])
+    try:
+        net = build(header["architecture"], **header["config"])
+    except (ElfkitError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: its architecture cannot be built here ({exc})") from None
+    if header.get("channels") != list(net.input_channels):
+        raise CheckpointError(f"{path}: made for other input channels than this elfkit computes")
     try:
         net.load_state_dict(tensors)
     except RuntimeError:
@@ -120,7 +124,5 @@ def load_model(model: str | Path) -> LoadedModel:
 def _check_compatible(path: Path, header: dict) -> None:
     if header.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(f"{path}: model format {header.get('format_version')}, this elfkit reads {FORMAT_VERSION}")
-    if header.get("channels") != list(CHANNELS):
-        raise CheckpointError(f"{path}: made for other input channels than this elfkit computes")
     if header.get("sad_table") != sad_table_hash():
         raise CheckpointError(f"{path}: made with another SAD table than this elfkit's")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from elfkit.errors import ElfkitError
 from elfkit.models import Architecture
@@ -34,6 +34,20 @@ class LossWeights(BaseModel):
     hist_points: int = Field(32768, gt=0)
 
 
+class PointSampling(BaseModel):
+    """Probe points of the point model: a fixed pool per training grid, half drawn uniformly over
+    the grid points (the interstitial) and `weighted_fraction` with probability proportional to
+    the DFT ELF squared (the bonds and lone pairs); each step reads `batch_points` from
+    `batch_samples` grids. Validation reads `validation_points` uniform points per grid."""
+
+    model_config = ConfigDict(extra="forbid")
+    pool_points: int = Field(6000, gt=0)
+    weighted_fraction: float = Field(0.5, ge=0, le=1)
+    batch_points: int = Field(4096, gt=0)
+    batch_samples: int = Field(8, gt=0)
+    validation_points: int = Field(20000, gt=0)
+
+
 class TrainConfig(BaseModel):
     """Everything that defines a training run; the same config and seed give the same model."""
 
@@ -57,6 +71,13 @@ class TrainConfig(BaseModel):
     checkpoint_minutes: float = Field(5.0, gt=0)
     augment: Augmentation = Augmentation()
     losses: LossWeights = LossWeights()
+    points: PointSampling = PointSampling()
+
+    @model_validator(mode="after")
+    def _grad_needs_grids(self) -> TrainConfig:
+        if self.architecture == Architecture.POINT and self.losses.grad:
+            raise ValueError("the point model trains on scattered points: set losses.grad: false (GRAD needs grids)")
+        return self
 
 
 def load_config(path: str | Path) -> TrainConfig:

@@ -58,12 +58,12 @@ def load_split(datasets: list[str], split: str, on_progress: Callable[[int, int]
     return grids
 
 
-def spread_subset(grids: list[LabelledGrid], count: int) -> list[LabelledGrid]:
-    """About `count` grids spread evenly over every stratum and over each stratum's samples
-    (a fixed, representative subset for validation during training)."""
-    by_stratum: dict[str, list[LabelledGrid]] = {}
+def spread_subset(grids: list, count: int, stratum: Callable = lambda grid: grid.stratum) -> list:
+    """About `count` grids (or samples) spread evenly over every stratum and over each
+    stratum's members (a fixed, representative subset for validation during training)."""
+    by_stratum: dict[str, list] = {}
     for grid in grids:
-        by_stratum.setdefault(grid.stratum, []).append(grid)
+        by_stratum.setdefault(stratum(grid), []).append(grid)
     per_stratum = -(-count // max(1, len(by_stratum)))
     chosen = []
     for members in by_stratum.values():

@@ -104,6 +104,11 @@ class Trainer:
         return self.average.module if self.average is not self.net else self.net
 
     @property
+    def sample_count(self) -> int:
+        """Training samples an epoch runs through."""
+        return len(self.train_grids)
+
+    @property
     def state_path(self) -> Path:
         """The resumable state file."""
         return self.out_dir / "state.pt"
@@ -148,24 +153,33 @@ class Trainer:
         with atomic_output(self.state_path) as tmp:
             torch.save(state, tmp)
 
-    def train_step(self) -> dict:
-        """One optimiser step on one augmented training grid; returns the logged numbers."""
+    def training_batch(self, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, bool]:
+        """The step's predicted and reference ELF and whether they are whole periodic grids:
+        one augmented training grid (a patch of it when large)."""
         config = self.config
-        index, rng = _sample_for_step(config, self.step, len(self.train_grids))
+        index = _sample_for_step(config, self.step, len(self.train_grids))[0]
         grid = self.train_grids[index]
         features, elf, _ = augment(
             grid.features, grid.elf, grid.cell, rng, config.augment.point_group, config.augment.shear_probability
         )
         inputs, labels, periodic = training_block(features, elf, config.max_block, self.net.receptive_radius, rng)
-        for group in self.optimiser.param_groups:
-            group["lr"] = _learning_rate(config, self.step) * group["lr_scale"]
         x = torch.from_numpy(np.ascontiguousarray(inputs))[None].to(self.device)
         y = torch.from_numpy(np.ascontiguousarray(labels))[None].to(self.device)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=config.bf16):
             logits = self.net(x, periodic=periodic)
-        pred = torch.sigmoid(logits.float())
+        return torch.sigmoid(logits.float()), y, periodic
+
+    def train_step(self) -> dict:
+        """One optimiser step on the step's training batch; returns the logged numbers."""
+        config = self.config
+        rng = _sample_for_step(config, self.step, max(1, self.sample_count))[1]
+        for group in self.optimiser.param_groups:
+            group["lr"] = _learning_rate(config, self.step) * group["lr_scale"]
+        pred, y, periodic = self.training_batch(rng)
         generator = torch.Generator().manual_seed(int(rng.integers(2**31)))
-        terms = {"vox": vox_loss(pred, y), "hist": hist_loss(pred, y, config.losses.hist_points, generator), "grad": grad_loss(pred, y, periodic)}
+        terms = {"vox": vox_loss(pred, y), "hist": hist_loss(pred, y, config.losses.hist_points, generator)}
+        if "grad" in self.weights.names:
+            terms["grad"] = grad_loss(pred, y, periodic)
         terms = {name: terms[name] for name in self.weights.names}
         total = self.weights(terms)
         self.optimiser.zero_grad(set_to_none=True)
@@ -193,12 +207,7 @@ class Trainer:
             pred = torch.sigmoid(net(torch.from_numpy(grid.features)[None].to(self.device)))[0].cpu().numpy()
             scores.append(pointwise(pred, grid.elf))
         self.net.train()
-        return {
-            "step": self.step,
-            "val_r2": float(np.mean([s["r2"] for s in scores])),
-            "val_r2_min": float(np.min([s["r2"] for s in scores])),
-            "val_mae": float(np.mean([s["mae"] for s in scores])),
-        }
+        return validation_record(self.step, scores)
 
     def _log(self, record: dict) -> None:
         with open(self.out_dir / "log.jsonl", "a") as handle:
@@ -228,6 +237,10 @@ class Trainer:
                 self.on_progress(self.step, self.config.steps, {**record, **latest})
         return self.export(latest or self.validate())
 
+    def architecture_metadata(self) -> dict:
+        """What the model file records about the network's reach."""
+        return {"receptive_radius_voxels": self.net.receptive_radius}
+
     def export(self, validation: dict) -> Path:
         """Write NAME.safetensors with the metadata of this run."""
         metadata = {
@@ -242,9 +255,19 @@ class Trainer:
             "training_seconds": round(self.seconds, 1),
             "steps": self.step,
             "validation": validation,
-            "receptive_radius_voxels": self.net.receptive_radius,
+            **self.architecture_metadata(),
         }
         return save_model(self.out_dir / f"{self.config.name}.safetensors", self.inference_net, metadata)
+
+
+def validation_record(step: int, scores: list[dict]) -> dict:
+    """The logged validation numbers from per-grid `pointwise` scores: mean and worst R², mean MAE."""
+    return {
+        "step": step,
+        "val_r2": float(np.mean([s["r2"] for s in scores])),
+        "val_r2_min": float(np.min([s["r2"] for s in scores])),
+        "val_mae": float(np.mean([s["mae"] for s in scores])),
+    }
 
 
 def dataset_records(names: list[str]) -> list[dict]:
@@ -313,6 +336,10 @@ def plot_log(log_path: Path, png_path: Path) -> Path:
 
 def train(config: TrainConfig, out_dir: Path, on_progress=None, on_loading=None) -> Path:
     """Train (or resume) `config` in `out_dir`; returns the finished model file."""
-    trainer = Trainer(config, out_dir, on_progress)
+    from elfkit.models import Architecture
+    from elfkit.train.points import PointTrainer
+
+    trainer_class = PointTrainer if config.architecture == Architecture.POINT else Trainer
+    trainer = trainer_class(config, out_dir, on_progress)
     trainer.load_data(on_loading)
     return trainer.run()

@@ -1,0 +1,165 @@
+"""The point model: the ELF at any point from the atoms around it (seed 000's geometry-based map).
+
+A probe point r reads every atom (periodic images included) within `cutoff` Å:
+
+    A[n, lm](r) = sum_j B_n(d_j) f_c(d_j) g_l(d_j) Y_lm(u_j)
+
+with d_j, u_j the distance and direction from r to atom j, B_n spherical Bessel functions of
+order 0 that vanish at the cutoff, f_c a cosine cutoff, Y_lm real spherical harmonics
+(l <= l_max <= 3) and g_l = 1 - exp(-(d / 0.25 Å)²) for l > 0 (so an atom sitting on the
+point contributes no direction and the field stays smooth there). `neighbour_basis` computes
+A from geometry alone; it does not depend on the weights, so training computes it once per
+point. The network mixes the radial functions per l (learned, `channels` per l), takes the
+rotation invariants (the power spectrum sum_m c_klm c_k'lm of every channel pair and l),
+appends the SAD's density channels at the point (`elfkit.features.point_channels`) and maps
+them with an MLP to a logit correction on the squashed gradient-expansion ELF, as the U-Net
+does (`elfkit.models.unet`). Invariant under rotations, translations, permutations and
+periodic images by construction. Lengths in Å, ELF dimensionless.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from ase import Atoms
+from torch import nn
+
+from elfkit.features import DENSITY_CHANNELS, GE_ELF_CHANNEL
+
+NEAR_FIELD_ANGSTROM = 0.25
+
+
+def neighbour_basis(atoms: Atoms, points: np.ndarray, cutoff: float, radial: int, l_max: int, pairs=None) -> torch.Tensor:
+    """A (P, radial, (l_max + 1)²) float32 at Cartesian `points` (P, 3) in Å (module docstring);
+    `pairs`: the points' `elfkit.geometry.Neighbours` out to at least `cutoff` (found when omitted)."""
+    from elfkit.geometry import point_neighbours
+
+    points = np.asarray(points, dtype=float).reshape(-1, 3)
+    pairs = point_neighbours(atoms, points, cutoff) if pairs is None else pairs.within(cutoff)
+    distance = torch.from_numpy(pairs.distance).float()
+    unit = torch.from_numpy(pairs.vector).float() / distance.clamp(min=1e-9)[:, None]
+    angular = real_spherical_harmonics(unit, l_max)
+    angular[:, 1:] *= (1 - torch.exp(-((distance / NEAR_FIELD_ANGSTROM) ** 2)))[:, None]
+    radial_terms = _bessel(distance, cutoff, radial) * _cosine_cutoff(distance, cutoff)[:, None]
+    counts = np.bincount(pairs.point, minlength=len(points))
+    slot = torch.from_numpy(np.arange(len(pairs.point)) - np.repeat(np.cumsum(counts) - counts, counts))
+    point = torch.from_numpy(pairs.point)
+    width = int(counts.max(initial=1))
+    padded_radial = torch.zeros((len(points), width, radial))
+    padded_radial[point, slot] = radial_terms
+    padded_angular = torch.zeros((len(points), width, angular.shape[1]))
+    padded_angular[point, slot] = angular
+    return torch.bmm(padded_radial.transpose(1, 2), padded_angular)
+
+
+def real_spherical_harmonics(unit: torch.Tensor, l_max: int) -> torch.Tensor:
+    """Real spherical harmonics (K, (l_max + 1)²) of unit vectors (K, 3), l <= 3, normalised so
+    that sum_m Y_lm² = 2l + 1 (any orthonormal real basis of each l gives the same invariants)."""
+    if l_max > 3:
+        raise ValueError(f"l_max is at most 3, got {l_max}")
+    x, y, z = unit.unbind(dim=1)
+    columns = [torch.ones_like(x)]
+    if l_max >= 1:
+        columns += [math.sqrt(3) * x, math.sqrt(3) * y, math.sqrt(3) * z]
+    if l_max >= 2:
+        s15 = math.sqrt(15)
+        columns += [s15 * x * y, s15 * y * z, math.sqrt(5) / 2 * (3 * z * z - 1), s15 * x * z, s15 / 2 * (x * x - y * y)]
+    if l_max >= 3:
+        a, b, c = math.sqrt(35 / 8), math.sqrt(105), math.sqrt(21 / 8)
+        columns += [
+            a * y * (3 * x * x - y * y),
+            b * x * y * z,
+            c * y * (5 * z * z - 1),
+            math.sqrt(7) / 2 * z * (5 * z * z - 3),
+            c * x * (5 * z * z - 1),
+            b / 2 * z * (x * x - y * y),
+            a * x * (x * x - 3 * y * y),
+        ]
+    return torch.stack(columns, dim=1)
+
+
+def _bessel(distance: torch.Tensor, cutoff: float, count: int) -> torch.Tensor:
+    """sin(n pi d / rc) / d * sqrt(2 / rc) for n = 1..count (its limit n pi / rc at d = 0); (K, count)."""
+    n = torch.arange(1, count + 1, dtype=distance.dtype)
+    return math.sqrt(2 / cutoff) * (n * math.pi / cutoff) * torch.sinc(distance[:, None] * n / cutoff)
+
+
+def _cosine_cutoff(distance: torch.Tensor, cutoff: float) -> torch.Tensor:
+    return 0.5 * (torch.cos(math.pi * distance / cutoff) + 1) * (distance < cutoff)
+
+
+class PointELF(nn.Module):
+    """ELF logits at probe points from `neighbour_basis` (P, radial, (l_max + 1)²) and the density
+    channels at the points (P, 4); see the module docstring."""
+
+    input_channels = DENSITY_CHANNELS
+
+    def __init__(
+        self,
+        cutoff: float = 4.0,
+        radial: int = 16,
+        l_max: int = 3,
+        channels: int = 8,
+        hidden: int = 128,
+        layers: int = 3,
+        prior_floor: float = 0.05,
+    ):
+        super().__init__()
+        if not 0 < prior_floor < 0.5:
+            raise ValueError(f"prior_floor must lie in (0, 0.5), got {prior_floor}")
+        self.config = {
+            "cutoff": cutoff,
+            "radial": radial,
+            "l_max": l_max,
+            "channels": channels,
+            "hidden": hidden,
+            "layers": layers,
+            "prior_floor": prior_floor,
+        }
+        self.cutoff, self.radial, self.l_max, self.prior_floor = cutoff, radial, l_max, prior_floor
+        self.mixing = nn.Parameter(torch.randn(l_max + 1, channels, radial) / math.sqrt(radial))
+        sizes = [channels * channels * (l_max + 1) + len(DENSITY_CHANNELS)] + [hidden] * layers
+        mlp: list[nn.Module] = []
+        for a, b in zip(sizes[:-1], sizes[1:]):
+            mlp += [nn.Linear(a, b), nn.SiLU()]
+        self.mlp = nn.Sequential(*mlp, nn.Linear(hidden, 1))
+        nn.init.zeros_(self.mlp[-1].weight)
+        nn.init.zeros_(self.mlp[-1].bias)
+
+    def invariants(self, basis: torch.Tensor) -> torch.Tensor:
+        """Rotation invariants (P, channels² (l_max + 1)), signed log1p of the power spectrum."""
+        spectra = []
+        for l in range(self.l_max + 1):
+            block = basis[:, :, l * l : (l + 1) ** 2]
+            mixed = torch.einsum("pnm,kn->pkm", block, self.mixing[l])
+            spectra.append(torch.einsum("pkm,pjm->pkj", mixed, mixed).flatten(1))
+        power = torch.cat(spectra, dim=1)
+        return torch.sign(power) * torch.log1p(power.abs())
+
+    def prior(self, ge_elf: torch.Tensor) -> torch.Tensor:
+        """The prior logit of the gradient-expansion ELF, squashed into [floor, 1 - floor]."""
+        return torch.logit(self.prior_floor + (1 - 2 * self.prior_floor) * ge_elf.clamp(0, 1))
+
+    def forward(self, basis: torch.Tensor, density: torch.Tensor) -> torch.Tensor:
+        """Logits (P,) from the basis (P, radial, (l_max + 1)²) and density channels (P, 4)."""
+        correction = self.mlp(torch.cat([self.invariants(basis), density], dim=1))[:, 0]
+        return correction + self.prior(density[:, GE_ELF_CHANNEL])
+
+    @torch.no_grad()
+    def logits_at(self, atoms: Atoms, points: np.ndarray, batch: int = 1024) -> np.ndarray:
+        """ELF logits (P,) at Cartesian `points` (P, 3) in Å, `batch` points at a time."""
+        from elfkit.features import point_channels, sad_radius
+        from elfkit.geometry import PeriodicImages
+
+        points = np.asarray(points, dtype=float).reshape(-1, 3)
+        images = PeriodicImages(atoms, max(self.cutoff, sad_radius(atoms)))
+        out = np.empty(len(points), dtype=np.float32)
+        for start in range(0, len(points), batch):
+            chunk = points[start : start + batch]
+            pairs = images.neighbours(chunk)
+            basis = neighbour_basis(atoms, chunk, self.cutoff, self.radial, self.l_max, pairs)
+            density = torch.from_numpy(point_channels(atoms, chunk, pairs=pairs).T.copy())
+            out[start : start + len(chunk)] = self(basis, density).numpy()
+        return out

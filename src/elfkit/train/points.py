@@ -1,0 +1,139 @@
+"""Training of the point model (`elfkit.models.point`): pools of probe points per grid, batches
+across grids, validation on uniform points.
+
+The point model's inputs at a point (`neighbour_basis` and the SAD's density channels) do not
+depend on its weights, so each training grid gets a fixed pool of probe points whose inputs
+are computed once (`points.pool_points` per grid, see `PointSampling`) and kept in the run
+folder (pools.pt), so a resumed run does not compute them again. The model is exactly
+invariant under rotations and translations, so no augmentation is needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from elfkit.train.loop import Trainer, _sample_for_step, validation_record
+
+POOLS_FILE = "pools.pt"
+
+
+@dataclass
+class PointPool:
+    """Probe points of one grid: the model's inputs there and the DFT ELF (dimensionless)."""
+
+    basis: torch.Tensor
+    density: torch.Tensor
+    elf: torch.Tensor
+    stratum: str
+
+
+def pool_indices(elf: np.ndarray, count: int, weighted_fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """Flat grid indices of a pool: `count` points, `weighted_fraction` of them drawn with
+    probability proportional to ELF², the rest uniformly (all distinct)."""
+    flat = np.asarray(elf, dtype=float).ravel()
+    count = min(count, flat.size)
+    weighted = int(round(weighted_fraction * count))
+    chosen = rng.choice(flat.size, weighted, replace=False, p=flat**2 / (flat**2).sum()) if weighted else np.empty(0, int)
+    rest = np.setdiff1d(np.arange(flat.size), chosen)
+    return np.concatenate([chosen, rng.choice(rest, count - weighted, replace=False)])
+
+
+def build_pool(net, sample, count: int, weighted_fraction: float, rng: np.random.Generator) -> PointPool:
+    """The pool of `count` probe points of a dataset sample for the point model `net`."""
+    from elfkit.features import point_channels, sad_radius
+    from elfkit.geometry import point_neighbours
+    from elfkit.grid import Grid
+    from elfkit.models.point import neighbour_basis
+    from elfkit.train.loader import stratum_of
+
+    index = pool_indices(sample.elf, count, weighted_fraction, rng)
+    points = Grid(sample.atoms.cell.array, sample.elf.shape).cart_coords().reshape(-1, 3)[index]
+    pairs = point_neighbours(sample.atoms, points, max(net.cutoff, sad_radius(sample.atoms)))
+    return PointPool(
+        basis=neighbour_basis(sample.atoms, points, net.cutoff, net.radial, net.l_max, pairs),
+        density=torch.from_numpy(point_channels(sample.atoms, points, pairs=pairs).T.copy()),
+        elf=torch.from_numpy(np.asarray(sample.elf, dtype=np.float32).ravel()[index]),
+        stratum=stratum_of(sample),
+    )
+
+
+class PointTrainer(Trainer):
+    """The training loop of `Trainer` (resume, EMA, uncertainty weights, logs) on point pools."""
+
+    def __init__(self, config, out_dir, on_progress=None):
+        super().__init__(config, out_dir, on_progress)
+        self.train_pools: list[PointPool] = []
+        self.val_pools: list[PointPool] = []
+
+    @property
+    def sample_count(self) -> int:
+        """Training grids an epoch runs through."""
+        return len(self.train_pools)
+
+    def load_data(self, on_progress: Callable[[int, int], None] | None = None) -> None:
+        """Pools of the train split and uniform points of the fixed validation subset, from
+        pools.pt when a run of this config made them already."""
+        path = self.out_dir / POOLS_FILE
+        if path.is_file():
+            saved = torch.load(path, weights_only=False)
+            if saved["config"] == self.config.model_dump(mode="json"):
+                self.train_pools, self.val_pools = saved["train"], saved["val"]
+                return
+        self.train_pools = self._pools("train", self.config.points.pool_points, self.config.points.weighted_fraction, on_progress)
+        self.val_pools = self._pools("val", self.config.points.validation_points, 0.0, on_progress)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        from elfkit.io._files import atomic_output
+
+        with atomic_output(path) as tmp:
+            torch.save({"config": self.config.model_dump(mode="json"), "train": self.train_pools, "val": self.val_pools}, tmp)
+
+    def _pools(self, split: str, count: int, weighted_fraction: float, on_progress) -> list[PointPool]:
+        import elfkit.data
+
+        from elfkit.train.loader import spread_subset, stratum_of
+
+        samples = [s for name in self.config.datasets for s in elfkit.data.open(name, split=split)]
+        if split == "val":
+            samples = spread_subset(samples, self.config.validation_samples, stratum_of)
+        pools = []
+        for number, sample in enumerate(samples):
+            rng = np.random.default_rng([self.config.seed, 7, number, len(samples)])
+            pools.append(build_pool(self.net, sample, count, weighted_fraction, rng))
+            if on_progress:
+                on_progress(number + 1, len(samples))
+        return pools
+
+    def training_batch(self, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, bool]:
+        """`batch_points` probe points from `batch_samples` pools (the step's pool first, then
+        random others), their predicted and DFT ELF."""
+        points = self.config.points
+        first = _sample_for_step(self.config, self.step, self.sample_count)[0]
+        chosen = [first, *rng.choice(self.sample_count, points.batch_samples - 1)]
+        per_pool = max(1, points.batch_points // len(chosen))
+        basis, density, elf = [], [], []
+        for index in chosen:
+            pool = self.train_pools[int(index)]
+            rows = torch.from_numpy(rng.choice(len(pool.elf), min(per_pool, len(pool.elf)), replace=False))
+            basis.append(pool.basis[rows])
+            density.append(pool.density[rows])
+            elf.append(pool.elf[rows])
+        logits = self.net(torch.cat(basis).to(self.device), torch.cat(density).to(self.device))
+        return torch.sigmoid(logits), torch.cat(elf).to(self.device), False
+
+    @torch.no_grad()
+    def validate(self) -> dict:
+        """R² and MAE over the uniform points of each validation grid (mean and worst)."""
+        from elfkit.analysis.metrics import pointwise
+
+        net = self.inference_net.eval()
+        scores = [pointwise(torch.sigmoid(net(p.basis, p.density)).numpy(), p.elf.numpy()) for p in self.val_pools]
+        self.net.train()
+        return validation_record(self.step, scores)
+
+    def architecture_metadata(self) -> dict:
+        """What the model file records about the network's reach."""
+        return {"cutoff_angstrom": self.net.cutoff}
