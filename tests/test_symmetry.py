@@ -92,3 +92,18 @@ def test_an_incommensurate_grid_is_named_and_the_subgroup_still_works(hcp_mg):
     field = np.random.default_rng(1).random(shape)
     once = symmetrize(field, hcp_mg, strict=False)
     np.testing.assert_allclose(symmetrize(once, hcp_mg, strict=False), once, atol=1e-12)
+
+
+def test_distinct_environments_rule_out_symmetry_and_shared_ones_do_not():
+    from ase.build import bulk
+
+    from elfkit.symmetry import environments_all_distinct
+
+    crystal = bulk("Cu", "fcc", a=3.6).repeat((3, 3, 3))
+    assert not environments_all_distinct(crystal)
+    shaken = crystal.copy()
+    shaken.positions += np.random.default_rng(0).normal(0, 0.05, shaken.positions.shape)
+    assert environments_all_distinct(shaken)
+    one_moved = crystal.copy()
+    one_moved.positions[0] += [0.1, 0.0, 0.0]
+    assert not environments_all_distinct(one_moved)

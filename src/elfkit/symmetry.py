@@ -183,6 +183,8 @@ def crystal_grid_maps(atoms: Atoms, shape, symprec: float = DEFAULT_SYMPREC) -> 
     any cell of the same crystal.
     """
     if len(atoms) > CRYSTAL_SEARCH_MAX_ATOMS:
+        if environments_all_distinct(atoms, symprec):
+            return [(np.eye(3, dtype=int), np.zeros(3, dtype=int))]
         kept, _ = commensurate_operators(seitz_operators(atoms, symprec), shape)
         return [grid_map(op, shape) for op in kept]
     n = np.array(shape, dtype=float)
@@ -203,6 +205,30 @@ def crystal_grid_maps(atoms: Atoms, shape, symprec: float = DEFAULT_SYMPREC) -> 
                 seen.add(key)
                 maps.append(mapping)
     return maps
+
+
+_ENVIRONMENT_NEIGHBOURS = 6
+_ENVIRONMENT_CUTOFF_ANGSTROM = 4.0
+
+
+def environments_all_distinct(atoms: Atoms, symprec: float = DEFAULT_SYMPREC) -> bool:
+    """True when no two atoms have the same element and the same distances to their six nearest
+    neighbours (within 2 `symprec`, Å): then no operation but the identity maps the crystal
+    onto itself (each would have to fix every atom), and spglib's search, which takes 40 s
+    for 10,000 atoms, can be skipped. False means only that symmetry is possible."""
+    from scipy.spatial import cKDTree
+
+    from elfkit.geometry import point_neighbours
+
+    pairs = point_neighbours(atoms, atoms.positions, _ENVIRONMENT_CUTOFF_ANGSTROM)
+    fingerprint = np.full((len(atoms), _ENVIRONMENT_NEIGHBOURS + 1), _ENVIRONMENT_CUTOFF_ANGSTROM)
+    order = np.lexsort((pairs.distance, pairs.point))
+    point, distance = pairs.point[order], pairs.distance[order]
+    rank = np.arange(len(point)) - np.searchsorted(point, point)
+    keep = rank < fingerprint.shape[1]
+    fingerprint[point[keep], rank[keep]] = distance[keep]
+    fingerprint[:, 0] = 1e3 * atoms.numbers
+    return not cKDTree(fingerprint).query_pairs(2 * symprec, p=np.inf)
 
 
 def _cartesian_rotations(atoms: Atoms, symprec: float) -> list[np.ndarray]:
