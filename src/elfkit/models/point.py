@@ -26,6 +26,8 @@ import torch
 from ase import Atoms
 from torch import nn
 
+from elfkit.models.prior import check_prior_floor, prior_logit
+
 from elfkit.features import DENSITY_CHANNELS, GE_ELF_CHANNEL
 
 NEAR_FIELD_ANGSTROM = 0.25
@@ -107,8 +109,7 @@ class PointELF(nn.Module):
         prior_floor: float = 0.05,
     ):
         super().__init__()
-        if not 0 < prior_floor < 0.5:
-            raise ValueError(f"prior_floor must lie in (0, 0.5), got {prior_floor}")
+        check_prior_floor(prior_floor)
         self.config = {
             "cutoff": cutoff,
             "radial": radial,
@@ -140,7 +141,7 @@ class PointELF(nn.Module):
 
     def prior(self, ge_elf: torch.Tensor) -> torch.Tensor:
         """The prior logit of the gradient-expansion ELF, squashed into [floor, 1 - floor]."""
-        return torch.logit(self.prior_floor + (1 - 2 * self.prior_floor) * ge_elf.clamp(0, 1))
+        return prior_logit(ge_elf, self.prior_floor)
 
     def forward(self, basis: torch.Tensor, density: torch.Tensor) -> torch.Tensor:
         """Logits (P,) from the basis (P, radial, (l_max + 1)²) and density channels (P, 4)."""

@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from elfkit.models.prior import check_prior_floor, prior_logit
+
 from elfkit.features import CHANNELS
 
 class _Conv(nn.Module):
@@ -80,8 +82,7 @@ class PeriodicUNet(nn.Module):
         self, in_channels: int = 4, width: int = 32, dilations=(1, 2, 4, 8), blocks: int = 1, ge_channel: int = 1, prior_floor: float = 0.05
     ):
         super().__init__()
-        if not 0 < prior_floor < 0.5:
-            raise ValueError(f"prior_floor must lie in (0, 0.5), got {prior_floor}")
+        check_prior_floor(prior_floor)
         self.config = {
             "in_channels": in_channels,
             "width": width,
@@ -110,7 +111,7 @@ class PeriodicUNet(nn.Module):
 
     def prior(self, ge_elf: torch.Tensor) -> torch.Tensor:
         """The prior logit of the gradient-expansion ELF, squashed into [floor, 1 - floor]."""
-        return torch.logit(self.prior_floor + (1 - 2 * self.prior_floor) * ge_elf.clamp(0, 1))
+        return prior_logit(ge_elf, self.prior_floor)
 
     def forward(self, x: torch.Tensor, periodic: bool = True) -> torch.Tensor:
         """Logits (B, N1, N2, N3); in valid mode each axis is 2 * receptive_radius shorter."""

@@ -153,11 +153,10 @@ class Trainer:
         with atomic_output(self.state_path) as tmp:
             torch.save(state, tmp)
 
-    def training_batch(self, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    def training_batch(self, index: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, bool]:
         """The step's predicted and reference ELF and whether they are whole periodic grids:
-        one augmented training grid (a patch of it when large)."""
+        training grid `index`, augmented (a patch of it when large)."""
         config = self.config
-        index = _sample_for_step(config, self.step, len(self.train_grids))[0]
         grid = self.train_grids[index]
         features, elf, _ = augment(
             grid.features, grid.elf, grid.cell, rng, config.augment.point_group, config.augment.shear_probability
@@ -172,10 +171,10 @@ class Trainer:
     def train_step(self) -> dict:
         """One optimiser step on the step's training batch; returns the logged numbers."""
         config = self.config
-        rng = _sample_for_step(config, self.step, max(1, self.sample_count))[1]
+        index, rng = _sample_for_step(config, self.step, max(1, self.sample_count))
         for group in self.optimiser.param_groups:
             group["lr"] = _learning_rate(config, self.step) * group["lr_scale"]
-        pred, y, periodic = self.training_batch(rng)
+        pred, y, periodic = self.training_batch(index, rng)
         generator = torch.Generator().manual_seed(int(rng.integers(2**31)))
         terms = {"vox": vox_loss(pred, y), "hist": hist_loss(pred, y, config.losses.hist_points, generator)}
         if "grad" in self.weights.names:

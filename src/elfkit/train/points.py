@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from elfkit.train.loop import Trainer, _sample_for_step, validation_record
+from elfkit.train.loop import Trainer, validation_record
 
 POOLS_FILE = "pools.pt"
 
@@ -107,12 +107,11 @@ class PointTrainer(Trainer):
                 on_progress(number + 1, len(samples))
         return pools
 
-    def training_batch(self, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, bool]:
-        """`batch_points` probe points from `batch_samples` pools (the step's pool first, then
+    def training_batch(self, index: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, bool]:
+        """`batch_points` probe points from `batch_samples` pools (pool `index` first, then
         random others), their predicted and DFT ELF."""
         points = self.config.points
-        first = _sample_for_step(self.config, self.step, self.sample_count)[0]
-        chosen = [first, *rng.choice(self.sample_count, points.batch_samples - 1)]
+        chosen = [index, *rng.choice(self.sample_count, points.batch_samples - 1)]
         per_pool = max(1, points.batch_points // len(chosen))
         basis, density, elf = [], [], []
         for index in chosen:
