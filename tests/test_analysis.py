@@ -127,6 +127,18 @@ def test_compare_separates_long_and_short_wavelength_residuals():
     assert offset["wasserstein_1"] == pytest.approx(0.05)
 
 
+def test_evaluation_residual_spectrum_puts_a_plane_wave_in_its_own_shell():
+    from elfkit.evaluation import SPECTRUM_EDGES_PER_ANGSTROM, residual_spectrum
+
+    atoms = Atoms("H", cell=[4.0] * 3, pbc=True)
+    u = np.arange(32) / 32
+    for waves in (1, 5):
+        spectrum = np.array(residual_spectrum(Field(atoms, 0.02 * np.cos(2 * np.pi * waves * u)[:, None, None] * np.ones((32,) * 3), "scalar")))
+        shell = np.digitize(2 * np.pi * waves / 4.0, SPECTRUM_EDGES_PER_ANGSTROM) - 1
+        assert spectrum[shell] == pytest.approx(0.02**2 / 2)
+        assert np.delete(spectrum, shell) == pytest.approx(0.0, abs=1e-12)
+
+
 def test_compare_refuses_different_grids(simple_cubic):
     with pytest.raises(GridError, match="grids differ"):
         compare(Field(simple_cubic.atoms, simple_cubic.values[:-1], "elf"), simple_cubic)

@@ -95,6 +95,21 @@ def test_a_cubic_grid_has_48_exact_point_group_augmentations():
         assert np.abs(physics_channels(image, SHAPE)[:4] - moved).max() < 1e-4
 
 
+def test_point_pools_built_by_two_worker_processes_equal_one_process(data_root, point_config_file, tmp_path, monkeypatch):
+    from elfkit.train.points import PointTrainer
+
+    monkeypatch.setenv("ELFKIT_DATA_DIR", str(data_root))
+    config = load_config(point_config_file)
+    pools = {}
+    for threads in (1, 2):
+        trainer = PointTrainer(config.model_copy(update={"threads": threads}), tmp_path / f"threads{threads}")
+        trainer.load_data()
+        pools[threads] = trainer.train_pools
+    assert len(pools[1]) == len(pools[2]) > 1
+    for one, two in zip(pools[1], pools[2]):
+        assert torch.equal(one.basis, two.basis) and torch.equal(one.elf, two.elf) and one.stratum == two.stratum
+
+
 @pytest.mark.parametrize("config_name", ["config_file", "point_config_file"])
 def test_a_killed_run_resumes_to_the_same_model(data_root, config_name, tmp_path, monkeypatch, request):
     from elfkit.models import Architecture
@@ -154,4 +169,12 @@ def test_train_predict_evaluate_from_the_command_line(data_root, config_name, tm
     rows = json.loads(result.output)
     assert {row["model"] for row in rows} == {name, "physics baseline"}
     assert {row["stratum"] for row in rows} == {"rs 1.3", "rs 1.6", "all"}
+    result = runner.invoke(app, ["evaluate", "hydrogen", str(model), "tiny", "-o", str(tmp_path / "both.json"), "--figure", str(tmp_path / "both.png")])
+    assert result.exit_code == 0, result.output
+    both = json.loads((tmp_path / "both.json").read_text())
+    assert [m["name"] for m in both["models"]] == ["hydrogen", name]
+    keys = {m: [s["key"] for s in both["samples"] if s["model"] == m] for m in ("hydrogen", name, "physics baseline")}
+    assert keys["hydrogen"] == keys[name] == keys["physics baseline"] and len(keys[name]) == 2
+    assert all(len(s["residual_power"]) == len(both["spectrum_k_per_angstrom"]) for s in both["samples"])
+    assert (tmp_path / "both.png").read_bytes()[:4] == b"\x89PNG"
 

@@ -504,32 +504,40 @@ def _training_progress(total: int):
 @app.command()
 @user_errors
 def evaluate(
-    model: Annotated[str, typer.Argument(help="Shipped model name or model file.")],
+    models: Annotated[list[str], typer.Argument(help="One or more shipped model names or model files, then the dataset.", metavar="MODEL...")],
     dataset: Annotated[str, typer.Argument(help="Dataset name (elfkit data list).")],
     split: Annotated[Split, typer.Option(help="Which split to score.")] = Split.TEST,
     as_json: Annotated[bool, typer.Option("--json", help="Print every number as JSON.")] = False,
     markdown: Annotated[bool, typer.Option("--markdown", help="Print the README's Markdown table.")] = False,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Also write the full JSON (per sample) here.")] = None,
+    figure: Annotated[Optional[Path], typer.Option("--figure", help="Also draw every model's R² and residual against pressure (PNG).")] = None,
 ):
-    """Accuracy of a model on a dataset split, per stratum and overall, beside the physics baseline."""
+    """Accuracy of models on a dataset split (the same samples for each), per stratum and overall,
+    beside the physics baseline; with --figure the residual study (R², long-wavelength power
+    fraction, correlation length and power spectra against pressure)."""
     import elfkit.data
+    from elfkit.analysis.plots import residual_study_plot
     from elfkit.evaluation import evaluate as run_evaluation
     from elfkit.evaluation import markdown_table
     from elfkit.io import check_output_file
     from elfkit.io._files import atomic_text_output
     from elfkit.predict import get_model
 
-    if output is not None:
-        check_output_file(output)
+    for path in (output, figure):
+        if path is not None:
+            check_output_file(path)
     count = len(elfkit.data.open(dataset, split=split.value))
     if count == 0:
         raise ElfkitError(f"{dataset}: the {split.value} split holds no samples")
-    get_model(model)
-    with _status(f"evaluating {model} on {count} samples of {dataset}/{split.value}"):
-        result = run_evaluation(model, dataset, split.value)
+    for model in models:
+        get_model(model)
+    with _status(f"evaluating {', '.join(models)} on {count} samples of {dataset}/{split.value}"):
+        result = run_evaluation(models, dataset, split.value)
     if output is not None:
         with atomic_text_output(output) as handle:
             json.dump(result, handle, indent=1)
+    if figure is not None:
+        residual_study_plot(result, figure)
     if as_json:
         typer.echo(json.dumps(result["table"], indent=2))
     else:

@@ -20,6 +20,8 @@ from elfkit.field import Field
 
 BASELINE = "physics baseline"
 MATCH_TOLERANCE_ANGSTROM = 0.2
+SPECTRUM_EDGES_PER_ANGSTROM = np.linspace(0.0, 12.0, 25)
+SPECTRUM_K_PER_ANGSTROM = (SPECTRUM_EDGES_PER_ANGSTROM[1:] + SPECTRUM_EDGES_PER_ANGSTROM[:-1]) / 2
 _AVERAGED = ("r2", "mae", "rmse", "wasserstein_1", "long_wavelength_power_fraction", "correlation_length_angstrom")
 
 
@@ -34,7 +36,20 @@ def field_scores(pred: Field, ref: Field) -> dict:
         **distributions(pred.values, ref.values),
         "long_wavelength_power_fraction": long_wavelength_fraction(residual, d_nn),
         "correlation_length_angstrom": autocorrelation(residual)["correlation_length_angstrom"],
+        "residual_power": residual_spectrum(residual),
     }
+
+
+def residual_spectrum(residual: Field) -> list[float]:
+    """Residual power (mean square, ELF²) per |k| shell of SPECTRUM_EDGES_PER_ANGSTROM (1/Å, 2π
+    included), the same shells for every grid so that samples average; beyond the last edge
+    (wavelengths under 0.5 Å) power is left out."""
+    from elfkit.analysis.metrics import residual_power
+
+    k, power = residual_power(residual)
+    which = np.digitize(k.ravel(), SPECTRUM_EDGES_PER_ANGSTROM) - 1
+    inside = which < len(SPECTRUM_K_PER_ANGSTROM)
+    return np.bincount(which[inside], power.ravel()[inside], minlength=len(SPECTRUM_K_PER_ANGSTROM)).tolist()
 
 
 def reference_topology(ref: Field) -> dict:
@@ -81,19 +96,20 @@ def baseline_field(atoms, shape) -> Field:
 
 
 def evaluate(
-    model: str | Path,
+    models: str | Path | list,
     dataset: str,
     split: str = "test",
     critical: bool | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> dict:
-    """Scores of `model` and of the physics baseline on every sample of `dataset`/`split`,
-    aggregated per stratum and overall (means over samples; worst R² too)."""
+    """Scores of one or more models and of the physics baseline on every sample of
+    `dataset`/`split` (the same samples for every model), aggregated per stratum and overall
+    (means over samples; worst R² too), with each sample's residual power spectrum."""
     import elfkit.data
     from elfkit.predict import get_model, predict
     from elfkit.train.loader import stratum_of
 
-    loaded = get_model(model)
+    loaded = [get_model(m) for m in (models if isinstance(models, list) else [models])]
     opened = elfkit.data.open(dataset, split=split)
     critical = opened.manifest.get("kind") == "relaxed-crystals" if critical is None else critical
     samples = []
@@ -101,7 +117,8 @@ def evaluate(
         ref = Field(sample.atoms, sample.elf, "elf")
         stratum = stratum_of(sample) if not critical else f"{sample.group.removeprefix('crystal-')} {sample.pressure_gpa:.0f} GPa"
         reference = reference_topology(ref) if critical else None
-        for name, pred in ((loaded.name, predict(sample.atoms, sample.elf.shape, loaded)), (BASELINE, baseline_field(sample.atoms, sample.elf.shape))):
+        predictions = [(m.name, predict(sample.atoms, sample.elf.shape, m)) for m in loaded]
+        for name, pred in predictions + [(BASELINE, baseline_field(sample.atoms, sample.elf.shape))]:
             scores = field_scores(pred, ref)
             if critical:
                 scores.update(topology_scores(pred, reference))
@@ -109,10 +126,12 @@ def evaluate(
         if on_progress:
             on_progress(done, len(opened))
     return {
-        "model": loaded.name,
-        "model_sha256": loaded.sha256,
+        "model": loaded[0].name,
+        "model_sha256": loaded[0].sha256,
+        "models": [{"name": m.name, "sha256": m.sha256} for m in loaded],
         "dataset": dataset,
         "split": split,
+        "spectrum_k_per_angstrom": SPECTRUM_K_PER_ANGSTROM.tolist(),
         "samples": samples,
         "table": aggregate(samples),
     }
@@ -141,6 +160,9 @@ def _means(chosen: list[dict]) -> dict:
         values = [s[key] for s in chosen if s.get(key) is not None]
         if values:
             out[key] = float(np.mean(values))
+    spectra = [s["residual_power"] for s in chosen if "residual_power" in s]
+    if spectra:
+        out["residual_power"] = np.mean(spectra, axis=0).tolist()
     r2 = [s["r2"] for s in chosen if s.get("r2") is not None]
     if r2:
         out["r2_min"] = float(np.min(r2))

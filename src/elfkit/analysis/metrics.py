@@ -94,7 +94,7 @@ def distributions(pred: np.ndarray, ref: np.ndarray) -> dict:
     }
 
 
-def _residual_power(residual: Field) -> tuple[np.ndarray, np.ndarray]:
+def residual_power(residual: Field) -> tuple[np.ndarray, np.ndarray]:
     """|k| (1/Å) and power of every real-FFT mode (counting the mirrored half), normalised so
     that the power sums to the mean square of the field minus its mean."""
     from elfkit.grid import Grid
@@ -108,7 +108,7 @@ def _residual_power(residual: Field) -> tuple[np.ndarray, np.ndarray]:
 
 def power_spectrum(residual: Field, bins: int = 40) -> dict:
     """Radially averaged |FFT|² of a field versus |k| (1/Å, 2π included): total and per-mode power per shell."""
-    k, power = _residual_power(residual)
+    k, power = residual_power(residual)
     edges = np.linspace(0.0, k.max() * (1 + 1e-9), bins + 1)
     which = np.digitize(k.ravel(), edges) - 1
     total = np.bincount(which, power.ravel(), minlength=bins)[:bins]
@@ -122,7 +122,7 @@ def power_spectrum(residual: Field, bins: int = 40) -> dict:
 
 def long_wavelength_fraction(residual: Field, length_angstrom: float) -> float:
     """Share of the residual power at wavelengths 2π/|k| longer than `length_angstrom`."""
-    k, power = _residual_power(residual)
+    k, power = residual_power(residual)
     total = power[k > 0].sum()
     return float(power[(k > 0) & (k < 2 * np.pi / length_angstrom)].sum() / total) if total > 0 else 0.0
 

@@ -205,6 +205,41 @@ def screen_plot(rows: list[dict], path: Path) -> Path:
     return _save(fig, path)
 
 
+def residual_study_plot(result: dict, path: Path) -> Path:
+    """Every model of an `elfkit.evaluation.evaluate` result against pressure (GPa, mean per
+    stratum): R², the residual's long-wavelength power fraction and correlation length (Å),
+    and the mean residual power spectrum at the lowest and highest pressure stratum."""
+    plt = _pyplot()
+    models = list(dict.fromkeys(s["model"] for s in result["samples"]))
+    fig, axes = plt.subplots(1, 4, figsize=(15, 3.6))
+    keys = (("r2", "R²"), ("long_wavelength_power_fraction", "long-wavelength power fraction"), ("correlation_length_angstrom", "residual correlation length (Å)"))
+    for model in models:
+        strata = _strata_by_pressure(result["samples"], model)
+        if not strata:
+            continue
+        pressure = [np.mean([s["pressure_gpa"] for s in members]) for members in strata.values()]
+        for ax, (key, label) in zip(axes, keys):
+            ax.plot(pressure, [np.mean([s[key] for s in members]) for members in strata.values()], "o-", ms=4, label=model)
+            ax.set(xlabel="pressure (GPa)", ylabel=label)
+        k = np.array(result["spectrum_k_per_angstrom"])
+        ordered = list(strata.values())
+        for members, style in ((ordered[0], ":"), (ordered[-1], "-")):
+            axes[3].semilogy(k, np.mean([s["residual_power"] for s in members], axis=0), style, color=axes[0].lines[-1].get_color())
+    axes[0].legend(fontsize=8)
+    axes[3].set(xlabel="|k| (1/Å)", ylabel="residual power per shell", title="dotted: lowest, solid: highest pressure")
+    axes[3].title.set_fontsize(9)
+    return _save(fig, path)
+
+
+def _strata_by_pressure(samples: list[dict], model: str) -> dict[str, list[dict]]:
+    """A model's samples grouped by stratum, the strata ordered by mean pressure."""
+    strata: dict[str, list[dict]] = {}
+    for s in samples:
+        if s["model"] == model and s.get("pressure_gpa") is not None:
+            strata.setdefault(s["stratum"], []).append(s)
+    return dict(sorted(strata.items(), key=lambda item: np.mean([s["pressure_gpa"] for s in item[1]])))
+
+
 def comparison_plots(pred: Field, ref: Field, result: dict, folder: Path) -> list[Path]:
     """Parity, histograms and residual spectrum of a comparison, as PNG files in `folder`."""
     folder = Path(folder)

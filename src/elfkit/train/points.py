@@ -42,19 +42,27 @@ def pool_indices(elf: np.ndarray, count: int, weighted_fraction: float, rng: np.
     return np.concatenate([chosen, rng.choice(rest, count - weighted, replace=False)])
 
 
-def build_pool(net, sample, count: int, weighted_fraction: float, rng: np.random.Generator) -> PointPool:
-    """The pool of `count` probe points of a dataset sample for the point model `net`."""
+def _report(pool: PointPool, done: int, total: int, on_progress) -> PointPool:
+    if on_progress:
+        on_progress(done, total)
+    return pool
+
+
+def build_pool(descriptor: dict, sample, count: int, weighted_fraction: float, seed: list[int]) -> PointPool:
+    """The pool of `count` probe points of a dataset sample, drawn by a generator of `seed`, for
+    a point model of `descriptor` (its cutoff in Å, radial and l_max); picklable, so worker
+    processes build pools in parallel."""
     from elfkit.features import point_channels, sad_radius
     from elfkit.geometry import point_neighbours
     from elfkit.grid import Grid
     from elfkit.models.point import neighbour_basis
     from elfkit.train.loader import stratum_of
 
-    index = pool_indices(sample.elf, count, weighted_fraction, rng)
+    index = pool_indices(sample.elf, count, weighted_fraction, np.random.default_rng(seed))
     points = Grid(sample.atoms.cell.array, sample.elf.shape).cart_coords().reshape(-1, 3)[index]
-    pairs = point_neighbours(sample.atoms, points, max(net.cutoff, sad_radius(sample.atoms)))
+    pairs = point_neighbours(sample.atoms, points, max(descriptor["cutoff"], sad_radius(sample.atoms)))
     return PointPool(
-        basis=neighbour_basis(sample.atoms, points, net.cutoff, net.radial, net.l_max, pairs),
+        basis=neighbour_basis(sample.atoms, points, pairs=pairs, **descriptor),
         density=torch.from_numpy(point_channels(sample.atoms, points, pairs=pairs).T.copy()),
         elf=torch.from_numpy(np.asarray(sample.elf, dtype=np.float32).ravel()[index]),
         stratum=stratum_of(sample),
@@ -99,13 +107,21 @@ class PointTrainer(Trainer):
         samples = [s for name in self.config.datasets for s in elfkit.data.open(name, split=split)]
         if split == "val":
             samples = spread_subset(samples, self.config.validation_samples, stratum_of)
-        pools = []
-        for number, sample in enumerate(samples):
-            rng = np.random.default_rng([self.config.seed, 7, number, len(samples)])
-            pools.append(build_pool(self.net, sample, count, weighted_fraction, rng))
-            if on_progress:
-                on_progress(number + 1, len(samples))
-        return pools
+        jobs = [(sample, count, weighted_fraction, [self.config.seed, 7, number, len(samples)]) for number, sample in enumerate(samples)]
+        if self.config.threads == 1:
+            return [_report(build_pool(self.descriptor, *job), done, len(jobs), on_progress) for done, job in enumerate(jobs, 1)]
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(self.config.threads, mp_context=context, initializer=torch.set_num_threads, initargs=(1,)) as workers:
+            pending = workers.map(build_pool, [self.descriptor] * len(jobs), *zip(*jobs))
+            return [_report(pool, done, len(jobs), on_progress) for done, pool in enumerate(pending, 1)]
+
+    @property
+    def descriptor(self) -> dict:
+        """What a pool's inputs depend on: the network's cutoff (Å), radial functions and l_max."""
+        return {"cutoff": self.net.cutoff, "radial": self.net.radial, "l_max": self.net.l_max}
 
     def training_batch(self, index: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, bool]:
         """`batch_points` probe points from `batch_samples` pools (pool `index` first, then

@@ -1,0 +1,140 @@
+"""Which neighbourhood the point model needs (issue 17): short trainings of `PointELF` variants on
+the same probe points of hydrogen-fluid, scored on uniform points of validation grids.
+
+    python benchmarks/point_ablation.py [--train 80] [--val 16] [--steps 2500] [--threads 2]
+
+Variants: the density channels at the point alone (no neighbourhood), l_max 0 (radial only) at
+4 Å, and l_max 3 at cutoffs of 3, 4 and 5 Å. Every variant sees the same training points
+(`--points` per grid, half uniform, half by ELF² as in training), the same batches and the
+same optimiser (Adam, cosine learning rate, L1 loss on the ELF); validation is R² over all
+uniform points of the validation grids, overall and per density. The numbers are for design,
+not for the model table: the shipped model trains far longer with VOX + HIST (`elfkit train`).
+Writes benchmarks/results/point_ablation.json and prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+RESULTS = Path(__file__).resolve().parent / "results" / "point_ablation.json"
+VARIANTS = {
+    "density only": {"cutoff": 4.0, "l_max": 0, "channels": 0},
+    "l_max 0, 4 Å": {"cutoff": 4.0, "l_max": 0, "channels": 8},
+    "l_max 3, 3 Å": {"cutoff": 3.0, "l_max": 3, "channels": 8},
+    "l_max 3, 4 Å": {"cutoff": 4.0, "l_max": 3, "channels": 8},
+    "l_max 3, 5 Å": {"cutoff": 5.0, "l_max": 3, "channels": 8},
+}
+CUTOFFS = sorted({v["cutoff"] for v in VARIANTS.values()})
+RADIAL = 16
+
+
+def probe_inputs(sample, count: int, weighted_fraction: float, seed: int) -> dict:
+    """Probe points of one grid: the basis at every cutoff of CUTOFFS (l_max 3), the density
+    channels and the DFT ELF."""
+    from elfkit.features import point_channels, sad_radius
+    from elfkit.geometry import point_neighbours
+    from elfkit.grid import Grid
+    from elfkit.models.point import neighbour_basis
+    from elfkit.train.loader import stratum_of
+    from elfkit.train.points import pool_indices
+
+    index = pool_indices(sample.elf, count, weighted_fraction, np.random.default_rng(seed))
+    points = Grid(sample.atoms.cell.array, sample.elf.shape).cart_coords().reshape(-1, 3)[index]
+    pairs = point_neighbours(sample.atoms, points, max(max(CUTOFFS), sad_radius(sample.atoms)))
+    return {
+        "basis": {c: neighbour_basis(sample.atoms, points, c, RADIAL, 3, pairs) for c in CUTOFFS},
+        "density": torch.from_numpy(point_channels(sample.atoms, points, pairs=pairs).T.copy()),
+        "elf": torch.from_numpy(np.asarray(sample.elf, dtype=np.float32).ravel()[index]),
+        "stratum": stratum_of(sample),
+    }
+
+
+def inputs_of(pool: dict, variant: dict, rows=slice(None)) -> tuple[torch.Tensor, torch.Tensor]:
+    """The basis of the variant's cutoff, cut to its l_max, and the density channels."""
+    basis = pool["basis"][variant["cutoff"]][rows]
+    return basis[:, :, : (variant["l_max"] + 1) ** 2], pool["density"][rows]
+
+
+def train_variant(variant: dict, train: list[dict], steps: int, batch: int, seed: int):
+    """A PointELF of the variant after `steps` Adam steps on batches drawn from 8 grids."""
+    from elfkit.models.point import PointELF
+
+    torch.manual_seed(seed)
+    net = PointELF(radial=RADIAL, **variant)
+    optimiser = torch.optim.Adam(net.parameters(), lr=2e-3)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=2e-3, total_steps=steps, pct_start=0.05)
+    rng = np.random.default_rng(seed)
+    for _ in range(steps):
+        parts = []
+        for g in rng.choice(len(train), 8):
+            rows = torch.from_numpy(rng.choice(len(train[g]["elf"]), batch // 8, replace=False))
+            parts.append((*inputs_of(train[g], variant, rows), train[g]["elf"][rows]))
+        basis, density, elf = (torch.cat(p) for p in zip(*parts))
+        loss = (torch.sigmoid(net(basis, density)) - elf).abs().mean()
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        schedule.step()
+    return net.eval()
+
+
+@torch.no_grad()
+def score(net, variant: dict, val: list[dict]) -> dict:
+    """R² over the uniform validation points, overall and per density stratum."""
+    from elfkit.analysis.metrics import pointwise
+
+    pred = {p["stratum"]: [] for p in val}
+    ref = {p["stratum"]: [] for p in val}
+    for pool in val:
+        pred[pool["stratum"]].append(torch.sigmoid(net(*inputs_of(pool, variant))).numpy())
+        ref[pool["stratum"]].append(pool["elf"].numpy())
+    per = {s: pointwise(np.concatenate(pred[s]), np.concatenate(ref[s]))["r2"] for s in sorted(pred)}
+    everything = pointwise(np.concatenate([np.concatenate(v) for v in pred.values()]), np.concatenate([np.concatenate(v) for v in ref.values()]))
+    return {"r2": everything["r2"], "mae": everything["mae"], "r2_per_stratum": per}
+
+
+def main() -> None:
+    import elfkit.data
+    from elfkit.train.loader import spread_subset, stratum_of
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--train", type=int, default=80, help="training grids (spread over densities)")
+    parser.add_argument("--val", type=int, default=16, help="validation grids (spread over densities)")
+    parser.add_argument("--points", type=int, default=4000, help="probe points per training grid")
+    parser.add_argument("--val-points", type=int, default=8000, help="uniform probe points per validation grid")
+    parser.add_argument("--steps", type=int, default=2500)
+    parser.add_argument("--batch", type=int, default=4096)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    started = time.perf_counter()
+    chosen = {split: spread_subset(list(elfkit.data.open("hydrogen-fluid", split=split)), n, stratum_of) for split, n in (("train", args.train), ("val", args.val))}
+    train = [probe_inputs(s, args.points, 0.5, i) for i, s in enumerate(chosen["train"])]
+    val = [probe_inputs(s, args.val_points, 0.0, 10_000 + i) for i, s in enumerate(chosen["val"])]
+    print(f"inputs of {len(train)} + {len(val)} grids in {time.perf_counter() - started:.0f} s", flush=True)
+    rows = {}
+    for name, variant in VARIANTS.items():
+        started = time.perf_counter()
+        net = train_variant(variant, train, args.steps, args.batch, seed=0)
+        rows[name] = {**variant, **score(net, variant, val), "train_seconds": time.perf_counter() - started}
+        print(name, json.dumps(rows[name]), flush=True)
+    args.out.parent.mkdir(exist_ok=True)
+    settings = {k: getattr(args, k) for k in ("train", "val", "points", "val_points", "steps", "batch", "threads")}
+    args.out.write_text(json.dumps({"dataset": "hydrogen-fluid", "settings": {**settings, "train_grids": len(train), "val_grids": len(val)}, "variants": rows}, indent=1) + "\n")
+    strata = sorted(next(iter(rows.values()))["r2_per_stratum"])
+    print("| variant | val R² | MAE | " + " | ".join(strata) + " | train (s) |")
+    print("|---|---|---|" + "---|" * len(strata) + "---|")
+    for name, r in rows.items():
+        per = " | ".join(f"{r['r2_per_stratum'][s]:.4f}" for s in strata)
+        print(f"| {name} | {r['r2']:.4f} | {r['mae']:.4f} | {per} | {r['train_seconds']:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
