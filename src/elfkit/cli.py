@@ -478,7 +478,9 @@ def _training_progress(total: int):
 
     def loading(done: int, count: int) -> None:
         if done == count:
-            typer.echo(f"loaded {count} training grids in {time.monotonic() - started:.0f} s", err=True)
+            typer.echo(f"loaded {count} grids in {time.monotonic() - started:.0f} s", err=True)
+        elif done % max(1, count // 10) == 0:
+            typer.echo(f"{time.strftime('%H:%M:%S')} loading {done}/{count} grids", err=True)
 
     if not sys.stderr.isatty():
         return lines, loading

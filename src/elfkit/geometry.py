@@ -4,6 +4,7 @@ within a cutoff of each point, and the vectors to them. Lengths in Å."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from ase import Atoms
@@ -20,9 +21,9 @@ class Neighbours:
     atom: np.ndarray
     vector: np.ndarray
 
-    @property
+    @cached_property
     def distance(self) -> np.ndarray:
-        """|vector| (Å)."""
+        """|vector| (Å), computed once."""
         return np.linalg.norm(self.vector, axis=1)
 
     def within(self, cutoff: float) -> Neighbours:
@@ -58,7 +59,7 @@ class PeriodicImages:
         wrapped = (frac - np.floor(frac)) @ self.cell
         pairs = cKDTree(wrapped).sparse_distance_matrix(self.tree, self.cutoff, output_type="ndarray")
         point, image = pairs["i"].astype(np.int64), pairs["j"].astype(np.int64)
-        order = np.lexsort((image, point))
+        order = np.argsort(point, kind="stable")
         point, image = point[order], image[order]
         return Neighbours(point=point, atom=self.atom[image], vector=self.images[image] - wrapped[point])
 
