@@ -13,8 +13,20 @@ import argparse
 import json
 from pathlib import Path
 
-from elfkit.evaluation import markdown_table
+from elfkit.evaluation import BASELINE, markdown_table
 from elfkit.predict import get_model
+
+
+GRID_LIMIT = (
+    "- The network sees voxels: grids whose spacing lies outside the training range are predicted on a grid inside "
+    "it and interpolated (periodic cubic spline), and skewed cells run as the most nearly orthogonal supercell of "
+    "their primitive cell (`benchmarks/grid_consistency.py` measures both)."
+)
+POINT_LIMIT = (
+    "- Each point sees only the atoms within the cutoff: anything the ELF owes to atoms farther away is out of its "
+    "reach. It costs about a microsecond per atom pair within the cutoff, so a whole grid takes seconds where the "
+    "U-Net `hydrogen` takes about one (`benchmarks/bench_points.py`)."
+)
 
 
 def card(model: str, evaluations: list[dict]) -> str:
@@ -58,16 +70,15 @@ def card(model: str, evaluations: list[dict]) -> str:
         "learning. Reproduce with `elfkit evaluate " + meta["name"] + " DATASET`.",
     ]
     for result in evaluations:
-        lines += ["", f"### `{result['dataset']}`, split `{result['split']}`", "", markdown_table(result)]
+        mine = {**result, "table": [row for row in result["table"] if row["model"] in (meta["name"], BASELINE)]}
+        lines += ["", f"### `{result['dataset']}`, split `{result['split']}`", "", markdown_table(mine)]
     lines += [
         "",
         "## Limits",
         "",
         "- Trained on dense fluid hydrogen only; other elements and densities outside the rs range above get a warning "
         "and are not expected to be accurate.",
-        "- The network sees voxels: grids whose spacing lies outside the training range are predicted on a grid inside "
-        "it and interpolated (periodic cubic spline), and skewed cells run as the most nearly orthogonal supercell of "
-        "their primitive cell (`benchmarks/grid_consistency.py` measures both).",
+        GRID_LIMIT if "receptive_radius_voxels" in meta else POINT_LIMIT,
         "- The crystals are a transfer test: the model never saw a crystal. Their critical points are matched within "
         "0.2 Å at persistence 0.02; a DFT maximum also counts as found at a maximum its own ELF cannot tell apart from it "
         "(`elfkit.analysis.critical.plateau_aliases`).",
