@@ -329,6 +329,7 @@ CASES = [
     ("evaluate-unknown-dataset", ["evaluate", "{in}/tiny.safetensors", "nothing-here"], "nothing-here: no dataset here"),
     ("evaluate-escaping-name", ["evaluate", "{in}/tiny.safetensors", "../.."], "'../..': not a dataset name"),
     ("evaluate-unknown-model", ["evaluate", "nomodel", "tiny"], "nomodel: no such model file or shipped model"),
+    ("evaluate-same-model-twice", ["evaluate", "{in}/tiny.safetensors", "{in}/tiny.safetensors", "tiny"], "need distinct names"),
     ("evaluate-output-folder", ["evaluate", "{in}/tiny.safetensors", "tiny", "-o", "{in}"], "is a folder"),
 ]
 

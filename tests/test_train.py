@@ -176,5 +176,7 @@ def test_train_predict_evaluate_from_the_command_line(data_root, config_name, tm
     keys = {m: [s["key"] for s in both["samples"] if s["model"] == m] for m in ("hydrogen", name, "physics baseline")}
     assert keys["hydrogen"] == keys[name] == keys["physics baseline"] and len(keys[name]) == 2
     assert all(len(s["residual_power"]) == len(both["spectrum_k_per_angstrom"]) for s in both["samples"])
+    first = next(s for s in both["samples"] if s["model"] == "hydrogen")
+    assert set(first["residual_correlation"]) == {name, "physics baseline"} and -1 <= first["residual_correlation"][name] <= 1
     assert (tmp_path / "both.png").read_bytes()[:4] == b"\x89PNG"
 

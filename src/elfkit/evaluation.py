@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from elfkit.errors import ElfkitError
 from elfkit.field import Field
 
 BASELINE = "physics baseline"
@@ -50,6 +51,13 @@ def residual_spectrum(residual: Field) -> list[float]:
     which = np.digitize(k.ravel(), SPECTRUM_EDGES_PER_ANGSTROM) - 1
     inside = which < len(SPECTRUM_K_PER_ANGSTROM)
     return np.bincount(which[inside], power.ravel()[inside], minlength=len(SPECTRUM_K_PER_ANGSTROM)).tolist()
+
+
+def residual_correlations(predictions: dict[str, Field], ref: Field) -> dict[str, dict[str, float]]:
+    """Pearson correlation of every prediction's residual (prediction minus `ref`, per grid
+    point) with every other's: near 1 when two models miss the same thing."""
+    residuals = {name: (pred.values.astype(np.float64) - ref.values).ravel() for name, pred in predictions.items()}
+    return {a: {b: float(np.corrcoef(ra, rb)[0, 1]) for b, rb in residuals.items() if b != a} for a, ra in residuals.items()}
 
 
 def reference_topology(ref: Field) -> dict:
@@ -110,6 +118,9 @@ def evaluate(
     from elfkit.train.loader import stratum_of
 
     loaded = [get_model(m) for m in (models if isinstance(models, list) else [models])]
+    names = [m.name for m in loaded] + [BASELINE]
+    if len(set(names)) < len(names):
+        raise ElfkitError(f"models to evaluate together need distinct names, got {', '.join(names[:-1])}")
     opened = elfkit.data.open(dataset, split=split)
     critical = opened.manifest.get("kind") == "relaxed-crystals" if critical is None else critical
     samples = []
@@ -117,12 +128,15 @@ def evaluate(
         ref = Field(sample.atoms, sample.elf, "elf")
         stratum = stratum_of(sample) if not critical else f"{sample.group.removeprefix('crystal-')} {sample.pressure_gpa:.0f} GPa"
         reference = reference_topology(ref) if critical else None
-        predictions = [(m.name, predict(sample.atoms, sample.elf.shape, m)) for m in loaded]
-        for name, pred in predictions + [(BASELINE, baseline_field(sample.atoms, sample.elf.shape))]:
+        predictions = {m.name: predict(sample.atoms, sample.elf.shape, m) for m in loaded}
+        predictions[BASELINE] = baseline_field(sample.atoms, sample.elf.shape)
+        correlations = residual_correlations(predictions, ref)
+        for name, pred in predictions.items():
             scores = field_scores(pred, ref)
             if critical:
                 scores.update(topology_scores(pred, reference))
-            samples.append({"model": name, "key": sample.key, "stratum": stratum, "pressure_gpa": sample.pressure_gpa, **scores})
+            row = {"model": name, "key": sample.key, "stratum": stratum, "pressure_gpa": sample.pressure_gpa, **scores}
+            samples.append({**row, "residual_correlation": correlations[name]})
         if on_progress:
             on_progress(done, len(opened))
     return {

@@ -208,10 +208,11 @@ def screen_plot(rows: list[dict], path: Path) -> Path:
 def residual_study_plot(result: dict, path: Path) -> Path:
     """Every model of an `elfkit.evaluation.evaluate` result against pressure (GPa, mean per
     stratum): R², the residual's long-wavelength power fraction and correlation length (Å),
-    and the mean residual power spectrum at the lowest and highest pressure stratum."""
+    the mean residual power spectrum at the lowest and highest pressure stratum, and how
+    strongly each model's residual correlates with the first model's."""
     plt = _pyplot()
     models = list(dict.fromkeys(s["model"] for s in result["samples"]))
-    fig, axes = plt.subplots(1, 4, figsize=(15, 3.6))
+    fig, axes = plt.subplots(1, 5, figsize=(19, 3.6))
     keys = (("r2", "R²"), ("long_wavelength_power_fraction", "long-wavelength power fraction"), ("correlation_length_angstrom", "residual correlation length (Å)"))
     for model in models:
         strata = _strata_by_pressure(result["samples"], model)
@@ -225,6 +226,10 @@ def residual_study_plot(result: dict, path: Path) -> Path:
         ordered = list(strata.values())
         for members, style in ((ordered[0], ":"), (ordered[-1], "-")):
             axes[3].semilogy(k, np.mean([s["residual_power"] for s in members], axis=0), style, color=axes[0].lines[-1].get_color())
+        if model != models[0]:
+            correlation = [np.mean([s["residual_correlation"][models[0]] for s in members]) for members in strata.values()]
+            axes[4].plot(pressure, correlation, "o-", ms=4, color=axes[0].lines[-1].get_color(), label=model)
+    axes[4].set(xlabel="pressure (GPa)", ylabel=f"residual correlation with {models[0]}")
     axes[0].legend(fontsize=8)
     axes[3].set(xlabel="|k| (1/Å)", ylabel="residual power per shell", title="dotted: lowest, solid: highest pressure")
     axes[3].title.set_fontsize(9)
