@@ -253,6 +253,19 @@ def test_a_grid_models_point_values_interpolate_its_grid(unet_file, h_crystal):
     assert np.abs(at_points - values.values[[3, 10], [4, 0], [5, 7]]).max() < 1e-5
 
 
+def test_an_ensemble_is_the_mean_of_its_members(unet_file, point_model, h_crystal):
+    from elfkit.predict import get_model
+
+    model = get_model(f"{unet_file}+{point_model.source}")
+    assert model.name == "tiny+point" and len(model.sha256) == 16 and model.metadata["architecture"] == "ensemble"
+    members = [predict(h_crystal, SHAPE, m).values for m in (unet_file, point_model)]
+    assert np.abs(members[0] - members[1]).max() > 0.01
+    assert np.abs(predict(h_crystal, SHAPE, model).values - np.mean(members, axis=0)).max() < 1e-6
+    points = np.array([[0.3, 0.2, 1.0], [1.1, 0.4, 2.0]])
+    both = [predict_points(h_crystal, points, m) for m in (unet_file, point_model)]
+    assert np.abs(predict_points(h_crystal, points, model) - np.mean(both, axis=0)).max() < 1e-9
+
+
 def test_the_package_exposes_predict_and_predict_points(unet_file, h_crystal):
     import elfkit
 

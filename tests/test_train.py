@@ -169,14 +169,17 @@ def test_train_predict_evaluate_from_the_command_line(data_root, config_name, tm
     rows = json.loads(result.output)
     assert {row["model"] for row in rows} == {name, "physics baseline"}
     assert {row["stratum"] for row in rows} == {"rs 1.3", "rs 1.6", "all"}
-    result = runner.invoke(app, ["evaluate", "hydrogen", str(model), "tiny", "-o", str(tmp_path / "both.json"), "--figure", str(tmp_path / "both.png")])
+    ensemble = f"hydrogen+{model}"
+    result = runner.invoke(app, ["evaluate", "hydrogen", str(model), ensemble, "tiny", "-o", str(tmp_path / "both.json"), "--figure", str(tmp_path / "both.png")])
     assert result.exit_code == 0, result.output
     both = json.loads((tmp_path / "both.json").read_text())
-    assert [m["name"] for m in both["models"]] == ["hydrogen", name]
+    assert [m["name"] for m in both["models"]] == ["hydrogen", name, f"hydrogen+{name}"]
+    mae = {row["model"]: row["mae"] for row in both["table"] if row["stratum"] == "all"}
+    assert mae[f"hydrogen+{name}"] <= (mae["hydrogen"] + mae[name]) / 2 + 1e-7
     keys = {m: [s["key"] for s in both["samples"] if s["model"] == m] for m in ("hydrogen", name, "physics baseline")}
     assert keys["hydrogen"] == keys[name] == keys["physics baseline"] and len(keys[name]) == 2
     assert all(len(s["residual_power"]) == len(both["spectrum_k_per_angstrom"]) for s in both["samples"])
     first = next(s for s in both["samples"] if s["model"] == "hydrogen")
-    assert set(first["residual_correlation"]) == {name, "physics baseline"} and -1 <= first["residual_correlation"][name] <= 1
+    assert set(first["residual_correlation"]) == {name, f"hydrogen+{name}", "physics baseline"} and -1 <= first["residual_correlation"][name] <= 1
     assert (tmp_path / "both.png").read_bytes()[:4] == b"\x89PNG"
 

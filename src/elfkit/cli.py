@@ -394,7 +394,7 @@ def _prediction_jobs(structures: list[Path], output: Optional[Path], out_dir: Op
 @user_errors
 def predict(
     structures: Annotated[list[Path], typer.Argument(help="Structure files (any format ASE reads; every frame of a trajectory).")],
-    model: Annotated[str, typer.Option(help="Shipped model name (hydrogen) or a model file.")] = "hydrogen",
+    model: Annotated[str, typer.Option(help="Shipped model name (hydrogen, hydrogen-point), a model file, or several joined by + (their mean ELF, e.g. hydrogen+hydrogen-point).")] = "hydrogen",
     grid: Annotated[
         Optional[tuple[int, int, int]], typer.Option(help="Grid sizes N1 N2 N3.", show_default=False)
     ] = None,

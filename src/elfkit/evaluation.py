@@ -53,6 +53,17 @@ def residual_spectrum(residual: Field) -> list[float]:
     return np.bincount(which[inside], power.ravel()[inside], minlength=len(SPECTRUM_K_PER_ANGSTROM)).tolist()
 
 
+def member_mean(model, predictions: dict[str, Field]) -> Field | None:
+    """An ensemble's prediction from its members' predictions when all of them are in
+    `predictions` already (an ensemble named after its members costs nothing more), else None."""
+    from elfkit.predict import is_ensemble
+
+    if not is_ensemble(model) or any(m.name not in predictions for m in model.members):
+        return None
+    fields = [predictions[m.name] for m in model.members]
+    return Field(fields[0].atoms, np.mean([f.values for f in fields], axis=0).astype(np.float32), "elf")
+
+
 def residual_correlations(predictions: dict[str, Field], ref: Field) -> dict[str, dict[str, float]]:
     """Pearson correlation of every prediction's residual (prediction minus `ref`, per grid
     point) with every other's: near 1 when two models miss the same thing."""
@@ -112,7 +123,8 @@ def evaluate(
 ) -> dict:
     """Scores of one or more models and of the physics baseline on every sample of
     `dataset`/`split` (the same samples for every model), aggregated per stratum and overall
-    (means over samples; worst R² too), with each sample's residual power spectrum."""
+    (means over samples; worst R² too), with each sample's residual power spectrum. An
+    ensemble listed after its members is averaged from their predictions."""
     import elfkit.data
     from elfkit.predict import get_model, predict
     from elfkit.train.loader import stratum_of
@@ -128,7 +140,9 @@ def evaluate(
         ref = Field(sample.atoms, sample.elf, "elf")
         stratum = stratum_of(sample) if not critical else f"{sample.group.removeprefix('crystal-')} {sample.pressure_gpa:.0f} GPa"
         reference = reference_topology(ref) if critical else None
-        predictions = {m.name: predict(sample.atoms, sample.elf.shape, m) for m in loaded}
+        predictions: dict[str, Field] = {}
+        for m in loaded:
+            predictions[m.name] = member_mean(m, predictions) or predict(sample.atoms, sample.elf.shape, m)
         predictions[BASELINE] = baseline_field(sample.atoms, sample.elf.shape)
         correlations = residual_correlations(predictions, ref)
         for name, pred in predictions.items():

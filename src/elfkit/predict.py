@@ -62,10 +62,15 @@ def _cached_model(path: str, modified: float) -> LoadedModel:
 
 
 def get_model(model: str | Path | LoadedModel = DEFAULT_MODEL) -> LoadedModel:
-    """A loaded model: a shipped name, a model file, or an already loaded model (cached)."""
+    """A loaded model: a shipped name, a model file, names or files joined by "+" (their
+    ensemble, `elfkit.models.ensemble`), or an already loaded model (cached)."""
     if isinstance(model, LoadedModel):
         return model
     from elfkit.models.checkpoint import resolve
+    from elfkit.models.ensemble import SEPARATOR, ensemble, is_ensemble_name
+
+    if is_ensemble_name(model):
+        return ensemble([get_model(member) for member in model.split(SEPARATOR)])
 
     path = resolve(model)
     return _cached_model(str(path), path.stat().st_mtime)
@@ -264,6 +269,10 @@ def predict(
     cell = atoms.cell.array
     shape = check_grid_shape(grid_shape) if grid_shape is not None else Grid.for_spacing(cell, DEFAULT_SPACING_ANGSTROM).shape
     output_bytes = _OUTPUT_BYTES_PER_POINT * math.prod(shape)
+    if is_ensemble(loaded):
+        fields = [predict(atoms, shape, member, symmetrize, whole_cell_points, source) for member in loaded.members]
+        metadata = {"model": loaded.name, "model_sha256": loaded.sha256}
+        return Field(atoms.copy(), np.mean([f.values for f in fields], axis=0).astype(np.float32), "elf", metadata=metadata)
     if is_point_model(loaded):
         check_memory("prediction", shape, source, needed=output_bytes + _FIXED_BYTES)
         logits = loaded.net.logits_at(atoms, Grid(cell, shape).cart_coords()).reshape(shape)
@@ -297,11 +306,20 @@ def predict_points(atoms: Atoms, positions: np.ndarray, model: str | Path | Load
     validate_structure(atoms, "structure")
     loaded = get_model(model)
     positions = np.asarray(positions, dtype=float).reshape(-1, 3)
+    if is_ensemble(loaded):
+        return np.mean([predict_points(atoms, positions, member) for member in loaded.members], axis=0)
     if is_point_model(loaded):
         return _sigmoid(loaded.net.logits_at(atoms, positions))
     elf = np.clip(predict(atoms, None, loaded).values.astype(np.float64), 1e-7, 1 - 1e-7)
     logits = np.log(elf / (1 - elf)).astype(np.float32)
     return _sigmoid(interpolate_at_points(logits, atoms.cell.array, positions))
+
+
+def is_ensemble(loaded: LoadedModel) -> bool:
+    """Whether the model is the mean of several (`elfkit.models.ensemble`)."""
+    from elfkit.models.ensemble import Ensemble
+
+    return isinstance(loaded.net, Ensemble)
 
 
 def is_point_model(loaded: LoadedModel) -> bool:
