@@ -1,30 +1,36 @@
 """The shipped models load offline from the package and predict held-out DFT data."""
 
 import numpy as np
+import pytest
 
 import elfkit.data
 from elfkit.models.checkpoint import load_model, shipped_models
 from elfkit.predict import domain_warnings, predict
 
 
-def test_the_hydrogen_model_is_shipped_with_its_card_and_metadata():
-    assert "hydrogen" in shipped_models()
-    path = shipped_models()["hydrogen"]
+SHIPPED_HYDROGEN = ["hydrogen", "hydrogen-point"]
+
+
+@pytest.mark.parametrize("name", SHIPPED_HYDROGEN)
+def test_the_hydrogen_models_are_shipped_with_their_cards_and_metadata(name):
+    assert name in shipped_models()
+    path = shipped_models()[name]
     assert path.stat().st_size < 20 * 2**20
     assert path.with_suffix(".md").is_file()
-    metadata = load_model("hydrogen").metadata
+    metadata = load_model(name).metadata
     assert metadata["domain"]["elements"] == ["H"]
     assert metadata["datasets"][0]["name"] == "hydrogen-fluid"
 
 
-def test_the_hydrogen_model_predicts_a_crystal_it_never_saw():
-    """A Cmca-12 crystal at 303 GPa (the transfer set; the model trained on the fluid only)."""
+@pytest.mark.parametrize("name", SHIPPED_HYDROGEN)
+def test_the_hydrogen_models_predict_a_crystal_they_never_saw(name):
+    """A Cmca-12 crystal at 303 GPa (the transfer set; the models trained on the fluid only)."""
     sample = next(s for s in elfkit.data.open("hydrogen-crystals") if s.group == "crystal-Cmca-12" and s.pressure_gpa < 350)
-    pred = predict(sample.atoms, sample.elf.shape, "hydrogen").values
+    pred = predict(sample.atoms, sample.elf.shape, name).values
     residual = pred - sample.elf
     r2 = 1 - (residual**2).sum() / ((sample.elf - sample.elf.mean()) ** 2).sum()
     assert r2 > 0.9 and np.abs(residual).mean() < 0.05
-    assert domain_warnings(sample.atoms, "hydrogen") == []
+    assert domain_warnings(sample.atoms, name) == []
 
 
 def test_structures_outside_the_domain_are_named(lah10):

@@ -225,7 +225,9 @@ def residual_study_plot(result: dict, path: Path) -> Path:
         k = np.array(result["spectrum_k_per_angstrom"])
         ordered = list(strata.values())
         for members, style in ((ordered[0], ":"), (ordered[-1], "-")):
-            axes[3].semilogy(k, np.mean([s["residual_power"] for s in members], axis=0), style, color=axes[0].lines[-1].get_color())
+            power = np.mean([s["residual_power"] for s in members], axis=0)
+            shown = power > 1e-12 * power.max(initial=0.0)
+            axes[3].semilogy(k[shown], power[shown], style, color=axes[0].lines[-1].get_color())
         if model != models[0]:
             correlation = [np.mean([s["residual_correlation"][models[0]] for s in members]) for members in strata.values()]
             axes[4].plot(pressure, correlation, "o-", ms=4, color=axes[0].lines[-1].get_color(), label=model)
