@@ -56,12 +56,12 @@ def residual_spectrum(residual: Field) -> list[float]:
 def member_mean(model, predictions: dict[str, Field]) -> Field | None:
     """An ensemble's prediction from its members' predictions when all of them are in
     `predictions` already (an ensemble named after its members costs nothing more), else None."""
+    from elfkit.models.ensemble import mean_field
     from elfkit.predict import is_ensemble
 
     if not is_ensemble(model) or any(m.name not in predictions for m in model.members):
         return None
-    fields = [predictions[m.name] for m in model.members]
-    return Field(fields[0].atoms, np.mean([f.values for f in fields], axis=0).astype(np.float32), "elf")
+    return mean_field([predictions[m.name] for m in model.members])
 
 
 def residual_correlations(predictions: dict[str, Field], ref: Field) -> dict[str, dict[str, float]]:

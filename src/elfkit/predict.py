@@ -270,9 +270,10 @@ def predict(
     shape = check_grid_shape(grid_shape) if grid_shape is not None else Grid.for_spacing(cell, DEFAULT_SPACING_ANGSTROM).shape
     output_bytes = _OUTPUT_BYTES_PER_POINT * math.prod(shape)
     if is_ensemble(loaded):
+        from elfkit.models.ensemble import mean_field
+
         fields = [predict(atoms, shape, member, symmetrize, whole_cell_points, source) for member in loaded.members]
-        metadata = {"model": loaded.name, "model_sha256": loaded.sha256}
-        return Field(atoms.copy(), np.mean([f.values for f in fields], axis=0).astype(np.float32), "elf", metadata=metadata)
+        return mean_field(fields, {"model": loaded.name, "model_sha256": loaded.sha256})
     if is_point_model(loaded):
         check_memory("prediction", shape, source, needed=output_bytes + _FIXED_BYTES)
         logits = loaded.net.logits_at(atoms, Grid(cell, shape).cart_coords()).reshape(shape)

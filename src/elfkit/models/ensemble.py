@@ -57,3 +57,12 @@ def ensemble(members: list[LoadedModel]) -> EnsembleModel:
     if "domain" in members[0].metadata:
         metadata["domain"] = members[0].metadata["domain"]
     return EnsembleModel(Ensemble(members), metadata, SEPARATOR.join(m.source for m in members))
+
+
+def mean_field(fields: list, metadata: dict | None = None):
+    """The members' predictions (Fields on one grid) averaged into the ensemble's ELF Field."""
+    import numpy as np
+
+    from elfkit.field import Field
+
+    return Field(fields[0].atoms.copy(), np.mean([f.values for f in fields], axis=0).astype(np.float32), "elf", metadata=metadata or {})
