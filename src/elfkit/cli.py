@@ -301,43 +301,79 @@ def report(
 @app.command()
 @user_errors
 def screen(
-    structures: Annotated[list[Path], typer.Argument(help="Metal-sublattice structures to rank.")],
-    elf: Annotated[Optional[list[Path]], typer.Option(help="ELF file of each structure, in the same order.")] = None,
-    model: Annotated[Optional[str], typer.Option(help="Predict the ELF with this model instead of --elf.")] = None,
-    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for screen.csv and screen.png.")] = Path("elfkit-screen"),
+    structures: Annotated[list[Path], typer.Argument(help="Structures to rank: metal sublattices, or hydrides with --strip H.")],
+    elf: Annotated[Optional[list[Path]], typer.Option(help="ELF file of each structure (of what is left after --strip), in the same order.")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Predict each ELF with this model (a shipped name or a model file) instead of --elf.")] = None,
+    strip: Annotated[Optional[list[str]], typer.Option(metavar="ELEMENT", help="Remove this element (repeat for more), e.g. H to screen a hydride's metal sublattice and measure its interstitial ELF maxima against the removed H sites.")] = None,
+    pressure_scale: Annotated[Optional[list[str]], typer.Option("--pressure-scale", "--volume-fraction", metavar="V/V0", help="Volume fractions V/V0 in (0, 1.5], not pressures: each candidate is also compressed isotropically to these volumes (comma-separated or repeated: 0.5,0.6 or --pressure-scale 0.5 --pressure-scale 0.6). Needs --model.")] = None,
+    spacing: Annotated[float, typer.Option(help="Grid spacing in Å of the predicted ELFs.")] = DEFAULT_SPACING_ANGSTROM,
+    workers: Annotated[Optional[int], typer.Option(help="Dask worker processes for the predictions (default: one per core, at most one per candidate; 1: in this process).")] = None,
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for screen.csv, screen.png, maxima.csv (with --strip) and the predicted ELFCARs.")] = Path("elfkit-screen"),
 ):
-    """Rank structures by their template score (interstitial ELF pockets); CSV and a plot."""
+    """Rank structures by their template score (interstitial ELF pockets); CSV, plot, predicted ELFs
+    and, for stripped hydrides, the distances between interstitial ELF maxima and removed sites."""
     import csv
 
-    import numpy as np
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from elfkit.analysis.plots import screen_plot
-    from elfkit.analysis.templates import screen_row
-    from elfkit.errors import ElfkitError
     from elfkit.io import check_output_folder, read_structure, staged_folder
+    from elfkit.predict import domain_warnings, get_model
+    from elfkit.screening import (SITE_MATCH_ANGSTROM, candidate_names, check_elf_matches, check_volume_fractions,
+                                  make_candidates, maxima_rows, rank, run_screen, screen_elf)
 
     check_output_folder(output)
-    if model is not None:
-        raise ElfkitError(f"no trained model named {model!r} is shipped yet; give ELF files with --elf")
-    if not elf or len(elf) != len(structures):
-        raise ElfkitError(f"give one --elf file per structure ({len(structures)} structures, {len(elf or [])} ELF files)")
-    rows = []
-    for structure, elf_file in zip(structures, elf):
-        field = _read_elf(elf_file, None, "compare")
-        atoms = read_structure(structure)
-        if len(atoms) != len(field.atoms) or not np.allclose(atoms.cell.array, field.atoms.cell.array, atol=1e-3):
-            raise ElfkitError(f"{elf_file}: its cell or atoms do not match {structure}")
-        rows.append(screen_row(field, str(structure)))
-    rows.sort(key=lambda r: -r["template_score"])
+    if elf and model is not None:
+        raise ElfkitError("give either --elf files or --model, not both")
+    if model is None and (not elf or len(elf) != len(structures)):
+        raise ElfkitError(f"give --model, or one --elf file per structure ({len(structures)} structures, {len(elf or [])} ELF files)")
+    if pressure_scale and model is None:
+        raise ElfkitError("--pressure-scale needs --model: an ELF file holds one volume")
+    _check_grid_options(None, spacing)
+    try:
+        fractions = check_volume_fractions(float(v) for text in pressure_scale or ["1"] for v in text.replace(",", " ").split())
+    except ValueError:
+        raise ElfkitError(f"--pressure-scale {' '.join(pressure_scale)}: give numbers (volume fractions V/V0)") from None
+    names = candidate_names(structures)
+    candidates = [c for path, name in zip(structures, names)
+                  for c in make_candidates(read_structure(path), str(path), name, strip or (), fractions)]
+    if model is None:
+        results = []
+        for candidate, elf_file in zip(candidates, elf):
+            field = _read_elf(elf_file, None, "compare")
+            check_elf_matches(candidate, field, elf_file)
+            results.append(screen_elf(candidate, field, str(elf_file)))
+        results = rank(results)
+    else:
+        loaded = get_model(model)
+        for candidate in candidates:
+            for warning in domain_warnings(candidate.atoms, loaded):
+                typer.echo(f"elfkit: warning: {candidate.label}: {warning}; the prediction may be unreliable", err=True)
     with staged_folder(output) as stage:
-        with open(stage / "screen.csv", "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        if model is not None:
+            columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+            with Progress(*columns, console=_stderr_console(), disable=len(candidates) < 2 or not sys.stderr.isatty()) as progress:
+                task = progress.add_task(f"predicting with {loaded.name}", total=len(candidates))
+                results = run_screen(candidates, model, spacing, workers, stage,
+                                     lambda done, total: progress.update(task, completed=done))
+        rows = [r.row for r in results]
+        tables = [("screen.csv", rows)] + ([("maxima.csv", maxima_rows(results))] if any(r.sites for r in results) else [])
+        for name, table in tables:
+            with open(stage / name, "w", newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=list(table[0]))
+                writer.writeheader()
+                writer.writerows(table)
         screen_plot(rows, stage / "screen.png")
-    for rank, row in enumerate(rows, 1):
-        typer.echo(f"{rank:3d}  {row['template_score']:.4f}  {row['formula']:>12s}  {row['structure']}")
-    typer.echo(f"wrote {output / 'screen.csv'} and {output / 'screen.png'}")
+    for number, result in enumerate(results, 1):
+        row = result.row
+        typer.echo(f"{number:3d}  {row['template_score']:.4f}  {row['formula']:>12s}  V/V0 {row['volume_fraction']:<5g} {row['structure']}")
+        if result.sites is not None:
+            typer.echo(f"     {row['interstitial_maxima']} interstitial maxima; {row['removed_sites']} removed sites ({row['removed']}): "
+                       + ("no interstitial maximum" if row["site_distance_mean_angstrom"] is None else
+                          f"nearest maximum {row['site_distance_mean_angstrom']:.2f} Å on average, at most "
+                          f"{row['site_distance_max_angstrom']:.2f} Å; {row['sites_matched_fraction']:.0%} within {SITE_MATCH_ANGSTROM:g} Å"))
+    typer.echo(f"wrote {', '.join(name for name, _ in tables)}, screen.png"
+               + (f" and {len(results)} ELFCAR files" if model is not None else "") + f" in {output}")
 
 
 class OutputFormat(str, Enum):
@@ -512,13 +548,15 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print every number as JSON.")] = False,
     markdown: Annotated[bool, typer.Option("--markdown", help="Print the README's Markdown table.")] = False,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Also write the full JSON (per sample) here.")] = None,
-    figure: Annotated[Optional[Path], typer.Option("--figure", help="Also draw every model's R² and residual against pressure (PNG).")] = None,
+    figure: Annotated[Optional[Path], typer.Option("--figure", help="Also draw the residual study against pressure, or for metals the parity of ELF maxima (PNG).")] = None,
 ):
     """Accuracy of models on a dataset split (the same samples for each), per stratum and overall,
     beside the physics baseline; with --figure the residual study (R², long-wavelength power
-    fraction, correlation length and power spectra against pressure)."""
+    fraction, correlation length and power spectra against pressure). Metal prototypes get rows
+    per element, prototype and volume fraction, the parity of ELF maxima and the template-score
+    ranking (Spearman), and --figure draws both parities."""
     import elfkit.data
-    from elfkit.analysis.plots import residual_study_plot
+    from elfkit.analysis.plots import evaluation_plot
     from elfkit.evaluation import evaluate as run_evaluation
     from elfkit.evaluation import markdown_table
     from elfkit.io import check_output_file
@@ -539,7 +577,7 @@ def evaluate(
         with atomic_text_output(output) as handle:
             json.dump(result, handle, indent=1)
     if figure is not None:
-        residual_study_plot(result, figure)
+        evaluation_plot(result, figure)
     if as_json:
         typer.echo(json.dumps(result["table"], indent=2))
     else:

@@ -4,9 +4,14 @@
 (`elfkit.predict.predict`) and compares with the DFT ELF: R², MAE, RMSE, histogram W1, the
 residual's long-wavelength power fraction and correlation length (`elfkit.analysis.metrics`),
 and, for crystals (`critical=True`), the networking value error and the recall of maxima and
-saddles matched within 0.2 Å (`elfkit.analysis.critical`). The physics baseline is the
-gradient-expansion ELF of the SAD (`elfkit.features`), with no learning at all.
-Strata are densities rs (bohr) for the fluid and crystal formula-plus-group for crystals.
+saddles matched within 0.2 Å (`elfkit.analysis.critical`). For metal prototypes (datasets of
+kind "prototypes") the matched maxima's (predicted, DFT) values (seed 004's parity plot), the
+maxima recall and the template score (`elfkit.analysis.templates`) of both, with rows per
+element, prototype and volume fraction and a summary: parity R² and the Spearman rank
+correlation of the template scores. The physics baseline is the gradient-expansion ELF of
+the SAD (`elfkit.features`), with no learning at all.
+Strata are densities rs (bohr) for the fluid, crystal formula-plus-group for crystals and
+prototype-plus-elements for metals.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from elfkit.errors import ElfkitError
 from elfkit.field import Field
 
 BASELINE = "physics baseline"
+PROTOTYPES = "prototypes"
 MATCH_TOLERANCE_ANGSTROM = 0.2
 SPECTRUM_EDGES_PER_ANGSTROM = np.linspace(0.0, 12.0, 25)
 SPECTRUM_K_PER_ANGSTROM = (SPECTRUM_EDGES_PER_ANGSTROM[1:] + SPECTRUM_EDGES_PER_ANGSTROM[:-1]) / 2
@@ -76,10 +82,18 @@ def reference_topology(ref: Field) -> dict:
     from elfkit.analysis.critical import critical_points, persistence_pairs, plateau_aliases
     from elfkit.analysis.network import networking_value
 
+    from elfkit.analysis.templates import template_basins, template_score
+
     pairs = persistence_pairs(np.asarray(ref.values, dtype=float))
     points = critical_points(ref, pairs=pairs)
     maxima = [p for p in points if p.type == "maximum"]
-    return {"phi": networking_value(ref), "points": points, "maxima_aliases": plateau_aliases(maxima, ref, pairs=pairs), "cell": ref.atoms.cell.array}
+    return {
+        "phi": networking_value(ref),
+        "points": points,
+        "maxima_aliases": plateau_aliases(maxima, ref, pairs=pairs),
+        "cell": ref.atoms.cell.array,
+        "template_score": template_score(template_basins(ref), ref.atoms.get_volume()),
+    }
 
 
 def topology_scores(pred: Field, reference: dict) -> dict:
@@ -107,6 +121,36 @@ def topology_scores(pred: Field, reference: dict) -> dict:
     return scores
 
 
+def prototype_scores(pred: Field, reference: dict) -> dict:
+    """Recall of the reference's maxima (within 0.2 Å), the (predicted, DFT) ELF values of the
+    matched maxima, and the template score of `pred` and of the reference."""
+    from elfkit.analysis.critical import critical_points, match_critical_points
+    from elfkit.analysis.templates import template_basins, template_score
+
+    maxima = [p for p in critical_points(pred) if p.type == "maximum"]
+    reference_maxima = [p for p in reference["points"] if p.type == "maximum"]
+    match = match_critical_points(
+        maxima, reference_maxima, reference["cell"], tol=MATCH_TOLERANCE_ANGSTROM, reference_aliases=reference["maxima_aliases"]
+    )
+    return {
+        "recall_maxima": match["recall"],
+        "count_maxima": [len(maxima), len(reference_maxima)],
+        "maxima_pairs": match["value_pairs"],
+        "template_score": template_score(template_basins(pred), pred.atoms.get_volume()),
+        "template_score_ref": reference["template_score"],
+    }
+
+
+def prototype_labels(sample) -> dict:
+    """What a metal-prototype sample's scores are grouped by: its elements, prototype and
+    volume fraction V/V0."""
+    return {
+        "elements": sorted(set(sample.atoms.get_chemical_symbols())),
+        "prototype": sample.metadata.get("prototype"),
+        "volume_fraction": sample.metadata.get("volume_fraction"),
+    }
+
+
 def baseline_field(atoms, shape) -> Field:
     """The physics baseline: the gradient-expansion ELF of the SAD on `shape`."""
     from elfkit.features import GE_ELF_CHANNEL, physics_channels
@@ -127,7 +171,6 @@ def evaluate(
     ensemble listed after its members is averaged from their predictions."""
     import elfkit.data
     from elfkit.predict import get_model, predict
-    from elfkit.train.loader import stratum_of
 
     loaded = [get_model(m) for m in (models if isinstance(models, list) else [models])]
     names = [m.name for m in loaded] + [BASELINE]
@@ -135,11 +178,12 @@ def evaluate(
         raise ElfkitError(f"models to evaluate together need distinct names, got {', '.join(names[:-1])}")
     opened = elfkit.data.open(dataset, split=split)
     critical = opened.manifest.get("kind") == "relaxed-crystals" if critical is None else critical
+    prototypes = opened.manifest.get("kind") == PROTOTYPES
     samples = []
     for done, sample in enumerate(opened, 1):
         ref = Field(sample.atoms, sample.elf, "elf")
-        stratum = stratum_of(sample) if not critical else f"{sample.group.removeprefix('crystal-')} {sample.pressure_gpa:.0f} GPa"
-        reference = reference_topology(ref) if critical else None
+        stratum = _stratum(sample, critical, prototypes)
+        reference = reference_topology(ref) if critical or prototypes else None
         predictions: dict[str, Field] = {}
         for m in loaded:
             predictions[m.name] = member_mean(m, predictions) or predict(sample.atoms, sample.elf.shape, m)
@@ -149,6 +193,8 @@ def evaluate(
             scores = field_scores(pred, ref)
             if critical:
                 scores.update(topology_scores(pred, reference))
+            if prototypes:
+                scores.update(prototype_scores(pred, reference), **prototype_labels(sample))
             row = {"model": name, "key": sample.key, "stratum": stratum, "pressure_gpa": sample.pressure_gpa, **scores}
             samples.append({**row, "residual_correlation": correlations[name]})
         if on_progress:
@@ -162,7 +208,52 @@ def evaluate(
         "spectrum_k_per_angstrom": SPECTRUM_K_PER_ANGSTROM.tolist(),
         "samples": samples,
         "table": aggregate(samples),
+        **({"summary": prototype_summary(samples)} if prototypes else {}),
     }
+
+
+def _stratum(sample, critical: bool, prototypes: bool) -> str:
+    from elfkit.train.loader import stratum_of
+
+    if critical:
+        return f"{sample.group.removeprefix('crystal-')} {sample.pressure_gpa:.0f} GPa"
+    return sample.group if prototypes else stratum_of(sample)
+
+
+def prototype_summary(samples: list[dict]) -> dict:
+    """Per model: the parity R² of the matched maxima's ELF values (all samples pooled), their
+    count, the mean maxima recall, and the Spearman rank correlation between predicted and DFT
+    template scores over all samples and per volume fraction (None with fewer than 3 samples
+    or constant scores)."""
+    out = {}
+    for model in dict.fromkeys(s["model"] for s in samples):
+        mine = [s for s in samples if s["model"] == model]
+        pairs = np.array([pair for s in mine for pair in s["maxima_pairs"]], dtype=float).reshape(-1, 2)
+        recalls = [s["recall_maxima"] for s in mine if s["recall_maxima"] is not None]
+        volumes = sorted({s["volume_fraction"] for s in mine if s["volume_fraction"] is not None}, reverse=True)
+        out[model] = {
+            "maxima_parity_r2": _r2(pairs[:, 0], pairs[:, 1]),
+            "matched_maxima": len(pairs),
+            "recall_maxima": float(np.mean(recalls)) if recalls else None,
+            "template_spearman": _spearman(mine),
+            "template_spearman_per_volume": {f"{v:g}": _spearman([s for s in mine if s["volume_fraction"] == v]) for v in volumes},
+        }
+    return out
+
+
+def _r2(predicted: np.ndarray, reference: np.ndarray) -> float | None:
+    spread = ((reference - reference.mean()) ** 2).sum() if len(reference) else 0.0
+    return float(1 - ((predicted - reference) ** 2).sum() / spread) if spread > 0 else None
+
+
+def _spearman(samples: list[dict]) -> float | None:
+    from scipy.stats import spearmanr
+
+    predicted = [s["template_score"] for s in samples]
+    reference = [s["template_score_ref"] for s in samples]
+    if len(samples) < 3 or len(set(predicted)) < 2 or len(set(reference)) < 2:
+        return None
+    return float(spearmanr(predicted, reference).statistic)
 
 
 def aggregate(samples: list[dict]) -> list[dict]:
@@ -170,16 +261,29 @@ def aggregate(samples: list[dict]) -> list[dict]:
     rows = []
     for model in dict.fromkeys(s["model"] for s in samples):
         mine = [s for s in samples if s["model"] == model]
-        strata = sorted(dict.fromkeys(s["stratum"] for s in mine), key=_stratum_order)
+        strata = sorted(dict.fromkeys(g for s in mine for g in _groups(s)), key=_stratum_order)
         for stratum in strata + ["all"]:
-            chosen = [s for s in mine if stratum == "all" or s["stratum"] == stratum]
+            chosen = [s for s in mine if stratum == "all" or stratum in _groups(s)]
             rows.append({"model": model, "stratum": stratum, "samples": len(chosen), **_means(chosen)})
     return rows
 
 
+def _groups(sample: dict) -> list[str]:
+    """The table rows a sample counts in: its stratum, or for a metal prototype each of its
+    elements, its prototype and its volume fraction."""
+    if "elements" not in sample:
+        return [sample["stratum"]]
+    return [f"element {e}" for e in sample["elements"]] + [f"prototype {sample['prototype']}", f"V/V0 {sample['volume_fraction']:g}"]
+
+
+_GROUP_ORDER = ("rs", "element", "prototype", "V/V0")
+
+
 def _stratum_order(stratum: str):
-    parts = stratum.split()
-    return (0, float(parts[1]), "") if parts[0] == "rs" else (1, 0.0, stratum)
+    kind, _, name = stratum.partition(" ")
+    if kind not in _GROUP_ORDER:
+        return (len(_GROUP_ORDER), 0.0, stratum)
+    return (_GROUP_ORDER.index(kind), float(name) if kind in ("rs", "V/V0") else 0.0, name)
 
 
 def _means(chosen: list[dict]) -> dict:
@@ -214,4 +318,20 @@ def markdown_table(result: dict) -> str:
     for row in result["table"]:
         cells = [c[2].format(row[c[1]]) if c[1] in row else "-" for c in present]
         lines.append(f"| {row['model']} | {row['stratum']} | {row['samples']} | " + " | ".join(cells) + " |")
+    if "summary" in result:
+        lines += ["", *summary_table(result["summary"])]
     return "\n".join(lines)
+
+
+def summary_table(summary: dict) -> list[str]:
+    """Markdown lines of a metal-prototype summary: maxima parity and template-score ranking."""
+    volumes = list(next(iter(summary.values()))["template_spearman_per_volume"])
+    lines = [
+        "| model | matched maxima | parity R² of maxima | recall maxima | template Spearman | " + " | ".join(f"Spearman V/V0 {v}" for v in volumes) + " |",
+        "|---|---|---|---|---|" + "---|" * len(volumes),
+    ]
+    for model, row in summary.items():
+        numbers = [row["maxima_parity_r2"], row["recall_maxima"], row["template_spearman"], *row["template_spearman_per_volume"].values()]
+        cells = ["-" if x is None else f"{x:.3f}" for x in numbers]
+        lines.append(f"| {model} | {row['matched_maxima']} | " + " | ".join(cells) + " |")
+    return lines

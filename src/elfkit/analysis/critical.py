@@ -351,7 +351,8 @@ def match_critical_points(
     fractional positions per reference point, `plateau_aliases`) lets a predicted point match a
     reference point at any of the positions the reference field cannot tell apart from it.
     recall = matched / reference points, precision = matched / predicted points; position
-    errors in Å and value errors of the matched pairs; `missed`: the reference points left.
+    errors in Å and value errors of the matched pairs, and their (predicted, reference) values
+    (`value_pairs`, a parity plot's points); `missed`: the reference points left.
     """
     def kept(point: CriticalPoint) -> bool:
         return _persists(point, persistence) and (include_low_density or not point.low_density)
@@ -360,7 +361,7 @@ def match_critical_points(
     reference_kept = [(p, a) for p, a in zip(reference, aliases) if kept(p)]
     predicted = [p for p in predicted if kept(p)]
     cell = np.asarray(cell, dtype=float)
-    distances, values, missed = [], [], []
+    distances, pairs, missed = [], [], []
     for kind in KINDS.values():
         p = [x for x in predicted if x.type == kind]
         r = [(x, a) for x, a in reference_kept if x.type == kind]
@@ -372,7 +373,7 @@ def match_critical_points(
         rows, cols = linear_sum_assignment(np.where(d <= tol, d, _UNMATCHED_COST))
         found = {j for i, j in zip(rows, cols) if d[i, j] <= tol}
         distances += [d[i, j] for i, j in zip(rows, cols) if j in found]
-        values += [abs(p[i].value - r[j][0].value) for i, j in zip(rows, cols) if j in found]
+        pairs += [(p[i].value, r[j][0].value) for i, j in zip(rows, cols) if j in found]
         missed += [x for j, (x, _) in enumerate(r) if j not in found]
     matched = len(distances)
     return {
@@ -381,5 +382,6 @@ def match_critical_points(
         "recall": matched / len(reference_kept) if reference_kept else None,
         "precision": matched / len(predicted) if predicted else None,
         "position_error_angstrom": float(np.mean(distances)) if distances else None,
-        "value_error": float(np.mean(values)) if values else None,
+        "value_error": float(np.mean([abs(a - b) for a, b in pairs])) if pairs else None,
+        "value_pairs": [(float(a), float(b)) for a, b in pairs],
     }

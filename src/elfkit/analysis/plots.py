@@ -196,11 +196,13 @@ def isosurface_png(field: Field, isovalue: float, path: Path, label: str) -> Pat
 
 
 def screen_plot(rows: list[dict], path: Path) -> Path:
-    """Template scores of a screen as a ranked bar chart."""
+    """Template scores of a screen as a ranked bar chart (with V/V0 for compressed candidates)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 0.35 * len(rows) + 1.2))
-    labels = [f"{r['formula']} ({Path(r['structure']).name})" for r in rows]
-    ax.barh(labels[::-1], [r["template_score"] for r in rows][::-1], color="teal")
+    labels = [f"{r['formula']} ({Path(r['structure']).name}"
+              + (f", V/V0 = {r['volume_fraction']:g})" if r.get("volume_fraction", 1.0) != 1.0 else ")") for r in rows]
+    ax.barh(range(len(rows)), [r["template_score"] for r in rows][::-1], color="teal")
+    ax.set_yticks(range(len(rows)), labels[::-1])
     ax.set(xlabel="template score S")
     return _save(fig, path)
 
@@ -236,6 +238,34 @@ def residual_study_plot(result: dict, path: Path) -> Path:
     axes[3].set(xlabel="|k| (1/Å)", ylabel="residual power per shell", title="dotted: lowest, solid: highest pressure")
     axes[3].title.set_fontsize(9)
     return _save(fig, path)
+
+
+def maxima_parity_plot(result: dict, path: Path) -> Path:
+    """Seed 004's parity of ELF maxima for every model of a metal-prototype `evaluate` result:
+    predicted against DFT value of each matched maximum (left, with the parity R²), and
+    predicted against DFT template score of each structure (right, with Spearman's rho)."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(9.5, 4.4))
+    for model, summary in result["summary"].items():
+        mine = [s for s in result["samples"] if s["model"] == model]
+        pairs = np.array([pair for s in mine for pair in s["maxima_pairs"]], dtype=float).reshape(-1, 2)
+        r2 = "-" if summary["maxima_parity_r2"] is None else f"{summary['maxima_parity_r2']:.3f}"
+        axes[0].plot(pairs[:, 1], pairs[:, 0], "o", ms=3, alpha=0.6, label=f"{model} (R² {r2}, {len(pairs)} maxima)")
+        rho = "-" if summary["template_spearman"] is None else f"{summary['template_spearman']:.3f}"
+        scores = [(s["template_score_ref"], s["template_score"]) for s in mine]
+        axes[1].plot(*zip(*scores), "o", ms=3, alpha=0.6, label=f"{model} (Spearman {rho})")
+    for ax, what in zip(axes, ("ELF at a maximum", "template score")):
+        low, high = ax.get_xlim()
+        ax.plot([low, high], [low, high], "k:", lw=1)
+        ax.set(xlabel=f"DFT {what}", ylabel=f"predicted {what}")
+        ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def evaluation_plot(result: dict, path: Path) -> Path:
+    """The figure of an `evaluate` result: the maxima parity for metal prototypes, else the
+    residual study against pressure."""
+    return maxima_parity_plot(result, path) if "summary" in result else residual_study_plot(result, path)
 
 
 def _strata_by_pressure(samples: list[dict], model: str) -> dict[str, list[dict]]:
