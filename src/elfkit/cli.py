@@ -312,15 +312,12 @@ def screen(
 ):
     """Rank structures by their template score (interstitial ELF pockets); CSV, plot, predicted ELFs
     and, for stripped hydrides, the distances between interstitial ELF maxima and removed sites."""
-    import csv
-
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from elfkit.analysis.plots import screen_plot
     from elfkit.io import check_output_folder, read_structure, staged_folder
     from elfkit.predict import domain_warnings, get_model
     from elfkit.screening import (SITE_MATCH_ANGSTROM, candidate_names, check_elf_matches, check_volume_fractions,
-                                  make_candidates, maxima_rows, rank, run_screen, screen_elf)
+                                  check_workers, make_candidates, rank, run_screen, screen_elf, write_screen)
 
     check_output_folder(output)
     if elf and model is not None:
@@ -330,6 +327,7 @@ def screen(
     if pressure_scale and model is None:
         raise ElfkitError("--pressure-scale needs --model: an ELF file holds one volume")
     _check_grid_options(None, spacing)
+    check_workers(workers)
     try:
         fractions = check_volume_fractions(float(v) for text in pressure_scale or ["1"] for v in text.replace(",", " ").split())
     except ValueError:
@@ -356,14 +354,7 @@ def screen(
                 task = progress.add_task(f"predicting with {loaded.name}", total=len(candidates))
                 results = run_screen(candidates, model, spacing, workers, stage,
                                      lambda done, total: progress.update(task, completed=done))
-        rows = [r.row for r in results]
-        tables = [("screen.csv", rows)] + ([("maxima.csv", maxima_rows(results))] if any(r.sites for r in results) else [])
-        for name, table in tables:
-            with open(stage / name, "w", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=list(table[0]))
-                writer.writeheader()
-                writer.writerows(table)
-        screen_plot(rows, stage / "screen.png")
+        written = write_screen(results, stage)
     for number, result in enumerate(results, 1):
         row = result.row
         typer.echo(f"{number:3d}  {row['template_score']:.4f}  {row['formula']:>12s}  V/V0 {row['volume_fraction']:<5g} {row['structure']}")
@@ -372,8 +363,7 @@ def screen(
                        + ("no interstitial maximum" if row["site_distance_mean_angstrom"] is None else
                           f"nearest maximum {row['site_distance_mean_angstrom']:.2f} Å on average, at most "
                           f"{row['site_distance_max_angstrom']:.2f} Å; {row['sites_matched_fraction']:.0%} within {SITE_MATCH_ANGSTROM:g} Å"))
-    typer.echo(f"wrote {', '.join(name for name, _ in tables)}, screen.png"
-               + (f" and {len(results)} ELFCAR files" if model is not None else "") + f" in {output}")
+    typer.echo(f"wrote {', '.join(written)}" + (f" and {len(results)} ELFCAR files" if model is not None else "") + f" in {output}")
 
 
 class OutputFormat(str, Enum):
@@ -430,7 +420,13 @@ def _prediction_jobs(structures: list[Path], output: Optional[Path], out_dir: Op
 @user_errors
 def predict(
     structures: Annotated[list[Path], typer.Argument(help="Structure files (any format ASE reads; every frame of a trajectory).")],
-    model: Annotated[str, typer.Option(help="Shipped model name (hydrogen, hydrogen-point), a model file, or several joined by + (their mean ELF, e.g. hydrogen+hydrogen-point).")] = "hydrogen",
+    model: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Shipped model name (hydrogen, hydrogen-point), a model file, or several joined by + (their mean ELF, "
+            "e.g. hydrogen+hydrogen-point). Default: metals for structures of metals only, else hydrogen."
+        ),
+    ] = None,
     grid: Annotated[
         Optional[tuple[int, int, int]], typer.Option(help="Grid sizes N1 N2 N3.", show_default=False)
     ] = None,
@@ -447,16 +443,27 @@ def predict(
 
     _check_grid_options(grid, spacing)
     jobs = _prediction_jobs(structures, output, out_dir, fmt.value)
-    loaded = get_model(model)
+    models = [get_model(model or _chosen_model(atoms, label)) for label, atoms, _ in jobs]
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-    for label, atoms, path in _progress(jobs, "predicting"):
+    for (label, atoms, path), loaded in _progress(list(zip(jobs, models)), "predicting"):
         for warning in domain_warnings(atoms, loaded):
             typer.echo(f"elfkit: warning: {label}: {warning}; the prediction may be unreliable", err=True)
         started = time.perf_counter()
         field = predict_elf(atoms, _grid_shape(atoms, grid, spacing), loaded, symmetrize=symmetrize, source=label)
         save_field(path, field)
         typer.echo(f"wrote {path}: ELF on {_shape(field.values.shape)} (model {loaded.name}, {time.perf_counter() - started:.2f} s)")
+
+
+def _chosen_model(atoms, label: str) -> str:
+    """`choose_model` with the input named in its error."""
+    from elfkit.errors import ElfkitError
+    from elfkit.predict import choose_model
+
+    try:
+        return choose_model(atoms)
+    except ElfkitError as error:
+        raise ElfkitError(f"{label}: {error}") from None
 
 
 def _check_grid_options(grid: Optional[tuple[int, int, int]], spacing: float) -> None:

@@ -40,6 +40,9 @@ from elfkit.grid import DEFAULT_SPACING_ANGSTROM, Grid, check_grid_shape
 from elfkit.models.checkpoint import LoadedModel, load_model
 
 DEFAULT_MODEL = "hydrogen"
+METALS_MODEL = "metals"
+NONMETALS = frozenset("H He B C N O F Ne Si P S Cl Ar Ge As Se Br Kr Sb Te I Xe Po At Rn".split())
+"""Elements that are not metals (metalloids included), as pymatgen's `Element.is_metal` has them."""
 MODEL_SPACING_ANGSTROM = (0.104, 0.114)
 """Grid spacings (Å) a model predicts on directly when its metadata does not name its own
 (`domain.grid_spacing_angstrom`, the training grids' range, widened by SPACING_TOLERANCE).
@@ -59,6 +62,24 @@ COLUMN_POINTS = 2**20
 @lru_cache(maxsize=4)
 def _cached_model(path: str, modified: float) -> LoadedModel:
     return load_model(path)
+
+
+def choose_model(atoms: Atoms) -> str:
+    """The shipped model for `atoms` when none is named: `metals` for a structure of metals
+    only, else `hydrogen` (its domain warnings name any element it never saw). An ElfkitError
+    when the model chosen is not shipped."""
+    from elfkit.errors import ElfkitError
+    from elfkit.models.checkpoint import shipped_models
+
+    symbols = set(atoms.get_chemical_symbols())
+    if not symbols or symbols & NONMETALS:
+        return DEFAULT_MODEL
+    if METALS_MODEL not in shipped_models():
+        raise ElfkitError(
+            f"{atoms.get_chemical_formula()}: no `{METALS_MODEL}` model is shipped yet for structures of metals only; "
+            "name a trained model file with --model"
+        )
+    return METALS_MODEL
 
 
 def get_model(model: str | Path | LoadedModel = DEFAULT_MODEL) -> LoadedModel:
@@ -252,20 +273,21 @@ def symmetry_pool(values: np.ndarray, atoms: Atoms) -> np.ndarray:
 def predict(
     atoms: Atoms,
     grid_shape=None,
-    model: str | Path | LoadedModel = DEFAULT_MODEL,
+    model: str | Path | LoadedModel | None = None,
     symmetrize: bool = True,
     whole_cell_points: int | None = None,
     source: str = "structure",
 ) -> Field:
     """Predicted ELF (dimensionless) of `atoms` (positions and cell in Å) on `grid_shape`
-    (default: spacing <= 0.12 Å), as a Field with the model's name in its metadata. A
-    GridError naming `source` before any work when the prediction would not fit in memory."""
+    (default: spacing <= 0.12 Å) by `model` (default: `choose_model`), as a Field with the
+    model's name in its metadata. A GridError naming `source` before any work when the
+    prediction would not fit in memory."""
     from elfkit.io import validate_structure
 
     from elfkit.memory import check_memory
 
     validate_structure(atoms, source)
-    loaded = get_model(model)
+    loaded = get_model(model or choose_model(atoms))
     cell = atoms.cell.array
     shape = check_grid_shape(grid_shape) if grid_shape is not None else Grid.for_spacing(cell, DEFAULT_SPACING_ANGSTROM).shape
     output_bytes = _OUTPUT_BYTES_PER_POINT * math.prod(shape)
@@ -298,14 +320,15 @@ def predict(
     return Field(atoms.copy(), elf.astype(np.float32), "elf", metadata=metadata)
 
 
-def predict_points(atoms: Atoms, positions: np.ndarray, model: str | Path | LoadedModel = DEFAULT_MODEL) -> np.ndarray:
+def predict_points(atoms: Atoms, positions: np.ndarray, model: str | Path | LoadedModel | None = None) -> np.ndarray:
     """Predicted ELF (dimensionless, float64 (P,)) at Cartesian `positions` (P, 3) in Å anywhere
-    in space: evaluated at the points themselves by a point model, else interpolated (periodic
-    cubic spline of the logit) from the grid model's prediction on its default grid."""
+    in space by `model` (default: `choose_model`): evaluated at the points themselves by a
+    point model, else interpolated (periodic cubic spline of the logit) from the grid model's
+    prediction on its default grid."""
     from elfkit.io import validate_structure
 
     validate_structure(atoms, "structure")
-    loaded = get_model(model)
+    loaded = get_model(model or choose_model(atoms))
     positions = np.asarray(positions, dtype=float).reshape(-1, 3)
     if is_ensemble(loaded):
         return np.mean([predict_points(atoms, positions, member) for member in loaded.members], axis=0)

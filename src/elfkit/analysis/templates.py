@@ -96,11 +96,12 @@ def template_score(basins: list[Basin], cell_volume: float) -> float:
     return float(sum(b.elf * b.volume_angstrom3 for b in basins if b.interstitial and b.elf >= TEMPLATE_ELF) / cell_volume)
 
 
-def screen_row(elf: Field, label: str) -> dict:
-    """One row of a template screen: score, interstitial maxima and networking value of one ELF."""
+def screen_row(elf: Field, label: str, basins: list[Basin] | None = None) -> dict:
+    """One row of a template screen: score, interstitial maxima and networking value of one ELF
+    (its `template_basins`, computed unless given)."""
     from elfkit.analysis.network import networking_value
 
-    basins = template_basins(elf)
+    basins = template_basins(elf) if basins is None else basins
     pockets = [b for b in basins if b.interstitial]
     return {
         "structure": label,
