@@ -4,6 +4,8 @@
     elfkit evaluate MODEL hydrogen-crystals -o crystals.json
     python scripts/model_card.py MODEL fluid.json crystals.json -o src/elfkit/models/shipped/NAME.md
 
+(a metals model: one `elfkit evaluate MODEL DATASET -o ...` per metal dataset).
+
 Every number in the card comes from the model file's metadata or from those JSON files.
 """
 
@@ -13,8 +15,24 @@ import argparse
 import json
 from pathlib import Path
 
+import elfkit.data
 from elfkit.evaluation import BASELINE, markdown_table
 from elfkit.predict import get_model
+
+ENGINES = {"qe": "Quantum ESPRESSO with elfkit's pseudopotentials", "gpaw": "GPAW with its default PAW setups"}
+HYDROGEN_LIMITS = [
+    "- Trained on dense fluid hydrogen only; other elements and densities outside the rs range above get a warning "
+    "and are not expected to be accurate.",
+    "- The crystals are a transfer test: the model never saw a crystal. Their critical points are matched within "
+    "0.2 Å at persistence 0.02; a DFT maximum also counts as found at a maximum its own ELF cannot tell apart from it "
+    "(`elfkit.analysis.critical.plateau_aliases`).",
+]
+METAL_LIMITS = [
+    "- Trained on metals only, in common unary and binary prototypes from ambient volume to half; hydrogen, "
+    "hydrides and elements outside the list above get a warning and are not expected to be accurate.",
+    "- Each element's labels come from one engine with one valence shell (see What it predicts); near the nuclei the "
+    "valence ELF depends on that engine's pseudopotential or setup, so it is that engine's ELF the model reproduces.",
+]
 
 
 GRID_LIMIT = (
@@ -49,7 +67,7 @@ def card(model: str, evaluations: list[dict]) -> str:
     lines = [
         f"# Model card: `{meta['name']}`",
         "",
-        f"- **What it predicts**: the valence ELF (dimensionless) of PBE DFT (Quantum ESPRESSO, elfkit's pseudopotentials) "
+        f"- **What it predicts**: the valence ELF (dimensionless) of PBE DFT ({label_engines(meta)}) "
         f"on the unit-cell grid, from the atomic positions alone.",
         f"- **File**: `{Path(loaded.source).name}`, SHA-256 {loaded.sha256} (the evaluations below name the same hash).",
         f"- **Architecture**: `{meta['architecture']}` {json.dumps(meta['config'])}, {parameters:,} parameters, {reach}; "
@@ -71,19 +89,35 @@ def card(model: str, evaluations: list[dict]) -> str:
     ]
     for result in evaluations:
         mine = {**result, "table": [row for row in result["table"] if row["model"] in (meta["name"], BASELINE)]}
+        if "summary" in result:
+            mine["summary"] = {m: row for m, row in result["summary"].items() if m in (meta["name"], BASELINE)}
         lines += ["", f"### `{result['dataset']}`, split `{result['split']}`", "", markdown_table(mine)]
+    limits = HYDROGEN_LIMITS if domain.get("elements") == ["H"] else METAL_LIMITS
     lines += [
         "",
         "## Limits",
         "",
-        "- Trained on dense fluid hydrogen only; other elements and densities outside the rs range above get a warning "
-        "and are not expected to be accurate.",
+        limits[0],
         GRID_LIMIT if "receptive_radius_voxels" in meta else POINT_LIMIT,
-        "- The crystals are a transfer test: the model never saw a crystal. Their critical points are matched within "
-        "0.2 Å at persistence 0.02; a DFT maximum also counts as found at a maximum its own ELF cannot tell apart from it "
-        "(`elfkit.analysis.critical.plateau_aliases`).",
+        limits[1],
     ]
     return "\n".join(lines) + "\n"
+
+
+def label_engines(meta: dict) -> str:
+    """Which engine labelled which training dataset and its elements, from the manifests."""
+    parts = []
+    for entry in meta["datasets"]:
+        manifest = elfkit.data.open(entry["name"]).manifest
+        elements = sorted({symbol for row in manifest["samples"] for symbol in _symbols(row["formula"])})
+        parts.append(f"{ENGINES[manifest['labels']['engine']]} for `{entry['name']}` ({', '.join(elements)})")
+    return "; ".join(parts)
+
+
+def _symbols(formula: str) -> list[str]:
+    from ase import Atoms
+
+    return Atoms(formula).get_chemical_symbols()
 
 
 def main() -> None:

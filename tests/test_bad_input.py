@@ -259,6 +259,20 @@ CASES = [
     ("topology-out-of-range", ["topology", "{in}/values3.npz"], "values3.npz: values span 3 to 3; an ELF lies in [0, 1]"),
     ("topology-nan", ["topology", "{in}/nan_values.npz"], "nan_values.npz: 216 of the 216 values are not finite"),
     ("topology-memory", ["topology", "{in}/elf.npz"], "elf.npz: the topology on a 12x12x12 grid is too large for memory"),
+    # topology of many frames: every input, option and the CSV checked before any work; no CSV left
+    ("topology-missing-among-many", ["topology", "{in}/elf.npz", "{in}/missing.npz"], "missing.npz: no such file"),
+    ("topology-density-among-many", ["topology", "{in}/elf.npz", "{in}/density01.npz"], "density01.npz: the file records a density"),
+    ("topology-structure-without-model", ["topology", "{in}/good.vasp"], "good.vasp: not an ELF file"),
+    ("topology-elf-with-model", ["topology", "{in}/elf.npz", "--model", "{in}/tiny.safetensors"], "elf.npz: a volumetric (ELF) file"),
+    ("topology-unknown-model", ["topology", "{in}/good.vasp", "--model", "nomodel"], "nomodel: no such model file or shipped model"),
+    ("topology-bad-frame", ["topology", "{in}/good.vasp", "{in}/nan_position.vasp", "--model", "{in}/tiny.safetensors"], "nan_position.vasp: non-finite"),
+    ("topology-spacing-without-model", ["topology", "{in}/elf.npz", "--spacing", "0.2"], "--spacing sets the grid of predicted ELFs"),
+    ("topology-negative-spacing", ["topology", "{in}/good.vasp", "--model", "{in}/tiny.safetensors", "--spacing", "-1"], "spacing must be positive"),
+    ("topology-zero-workers", ["topology", "{in}/elf.npz", "{in}/elf.npz", "--workers", "0"], "--workers must be at least 1, got 0"),
+    ("topology-csv-is-folder", ["topology", "{in}/elf.npz", "--csv", "{in}"], "is a folder; give a file name"),
+    ("topology-csv-unwritable", ["topology", "{in}/elf.npz", "{in}/elf.npz", "--csv", "/proc/elfkit-topology.csv"], "cannot write in /proc"),
+    ("topology-predicted-memory", ["topology", "{in}/good.vasp", "{in}/good.vasp", "--model", "{in}/tiny.safetensors"],
+     "good.vasp: the topology on a 30x30x30 grid is too large for memory"),
     ("compare-density", ["compare", "{in}/elf.npz", "{in}/density01.npz"], "density01.npz: the file records a density"),
     ("compare-grids-differ", ["compare", "{in}/elf.npz", "{in}/elf_coarse.npz"], "elf_coarse.npz: grids differ"),
     ("compare-plots-into-file", ["compare", "{in}/elf.npz", "{in}/elf.npz", "--plots", "{in}/a_file"], "a_file: {in}/a_file is a file"),
@@ -337,6 +351,7 @@ CASES = [
 ENVIRONMENT = {
     "sad-memory": {"ELFKIT_MEMORY_GB": "1"},
     "topology-memory": {"ELFKIT_MEMORY_GB": "0.1"},
+    "topology-predicted-memory": {"ELFKIT_MEMORY_GB": "0.1"},
     "predict-memory": {"ELFKIT_MEMORY_GB": "2"},
 }
 

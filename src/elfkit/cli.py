@@ -236,12 +236,56 @@ def compare(
         typer.echo(f"wrote {', '.join(Path(p).name for p in result['plots'])} in {plots}")
 
 
+def _topology_inputs(paths: list[Path], model: Optional[str], structure: Optional[Path]) -> list:
+    """A `TopologyInput` per frame: every frame of each structure file with --model, else each
+    ELF file read and checked (`_read_elf`); the kind of every input is checked from its name
+    before any is read."""
+    from elfkit.analysis.batch import TopologyInput
+    from elfkit.io import check_input_file, field_format, read_frames
+
+    for path in paths:
+        check_input_file(path)
+        try:
+            field_format(path)
+            volumetric = True
+        except ElfkitError:
+            volumetric = False
+        if model is not None and volumetric:
+            raise ElfkitError(f"{path}: a volumetric (ELF) file; with --model give structure files, whose ELF is predicted")
+        if model is None and not volumetric:
+            raise ElfkitError(f"{path}: not an ELF file (ELFCAR, cube, XSF, npz, npy); give --model to predict the ELF of a structure")
+    if model is None:
+        return [TopologyInput(str(path), _read_elf(path, structure)) for path in paths]
+    inputs = []
+    for path in paths:
+        frames = read_frames(path)
+        inputs += [TopologyInput(f"{path} (frame {number})" if len(frames) > 1 else str(path), atoms, str(path), number)
+                   for number, atoms in enumerate(frames)]
+    return inputs
+
+
 @app.command()
 @user_errors
 def topology(
-    elf_file: Annotated[Path, typer.Argument(help="ELF file (ELFCAR, cube, XSF, npz, npy).")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    structure: Annotated[Optional[Path], typer.Option(help="Structure for a bare .npy input.")] = None,
+    inputs: Annotated[list[Path], typer.Argument(
+        help="ELF files (ELFCAR, cube, XSF, npz, npy); with --model, structure files instead "
+        "(any format ASE reads; every frame of a trajectory: extxyz, ASE .traj, XDATCAR)."
+    )],
+    model: Annotated[Optional[str], typer.Option(
+        help="Predict the ELF of every frame of the structure INPUTS with this model (a shipped name, a model file, "
+        "or several joined by +) and analyse it; the predicted ELF is not written."
+    )] = None,
+    spacing: Annotated[Optional[float], typer.Option(
+        help=f"Grid spacing in Å of the predicted ELFs (with --model; default {DEFAULT_SPACING_ANGSTROM:g})."
+    )] = None,
+    csv_file: Annotated[Optional[Path], typer.Option(
+        "--csv", help="CSV file with one row per frame (default with several frames: topology.csv here)."
+    )] = None,
+    workers: Annotated[Optional[int], typer.Option(
+        help="Dask worker processes for several frames (default: one per core, at most one per frame; 1: in this process)."
+    )] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (with several frames or --csv: the rows).")] = False,
+    structure: Annotated[Optional[Path], typer.Option(help="Structure for bare .npy inputs.")] = None,
     persistence: Annotated[Optional[float], typer.Option(
         min=0.0, help="Cancel critical-point pairs whose persistence (ELF units) is below this; 0 keeps all "
         "(default: elfkit.analysis.critical.DEFAULT_PERSISTENCE)."
@@ -251,19 +295,74 @@ def topology(
         "(default: elfkit.analysis.critical.LOW_DENSITY)."
     )] = None,
 ):
-    """Critical points, Morse sum, networking value, molecularity index, dimensionality."""
+    """Critical points, Morse sum, networking value, molecularity index, dimensionality; for
+    several ELF files or frames (or with --csv) one CSV row per frame (see elfkit.analysis.batch)."""
+    from elfkit.analysis.batch import check_inputs, frame_elf, mean_networking_value, topology_rows, write_rows
     from elfkit.analysis.topology import topology as analyse
+    from elfkit.io import check_output_file
+    from elfkit.parallel import check_workers
+    from elfkit.predict import get_model
 
     options = {} if persistence is None else {"persistence": persistence}
     if low_density is not None:
         options["low_density"] = low_density or None
-    result = analyse(_read_elf(elf_file, structure), **options)
-    if as_json:
-        typer.echo(json.dumps(result, indent=2))
-        return
-    from elfkit.analysis.summary import topology_lines
+    if model is None and spacing is not None:
+        raise ElfkitError("--spacing sets the grid of predicted ELFs; it needs --model")
+    if model is not None and structure is not None:
+        raise ElfkitError("--structure is for bare .npy ELF files; with --model the inputs are structures")
+    spacing = DEFAULT_SPACING_ANGSTROM if spacing is None else spacing
+    _check_grid_options(None, spacing)
+    check_workers(workers)
+    if csv_file is None and len(inputs) > 1:
+        csv_file = Path("topology.csv")
+    if csv_file is not None:
+        check_output_file(csv_file)
+    loaded = None if model is None else get_model(model)
+    items = _topology_inputs(inputs, model, structure)
+    if csv_file is None and len(items) > 1:
+        csv_file = check_output_file(Path("topology.csv"))
+    check_inputs(items, spacing)
+    if loaded is not None:
+        _frame_warnings(items, loaded)
+    if csv_file is None:
+        result = analyse(frame_elf(items[0], model, spacing), **options)
+        if as_json:
+            typer.echo(json.dumps(result, indent=2))
+            return
+        from elfkit.analysis.summary import topology_lines
 
-    typer.echo("\n".join(topology_lines(result)))
+        typer.echo("\n".join(topology_lines(result)))
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=_stderr_console(), disable=len(items) < 2 or not sys.stderr.isatty()) as progress:
+        task = progress.add_task("predicting and analysing" if model else "analysing", total=len(items))
+        rows = topology_rows(items, model, spacing, workers=workers, **options,
+                             on_progress=lambda done, total: progress.update(task, completed=done))
+    write_rows(rows, csv_file)
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    mean = mean_networking_value(rows)
+    defined = sum(row["networking_value"] is not None for row in rows)
+    where = "" if defined == len(rows) else f" (over the {defined} frames where it is defined)"
+    typer.echo(f"{len(rows)} frames: mean networking value φ "
+               + ("undefined (no frame percolates in 3D)" if mean is None else f"{mean:.3f}{where}") + f"; wrote {csv_file}")
+
+
+def _frame_warnings(items: list, loaded) -> None:
+    """The domain warnings of the first frame that has any, and how many other frames have some."""
+    from elfkit.predict import domain_warnings
+
+    warned = [(item.label, found) for item in items if (found := domain_warnings(item.data, loaded))]
+    if not warned:
+        return
+    label, found = warned[0]
+    for warning in found:
+        typer.echo(f"elfkit: warning: {label}: {warning}; the prediction may be unreliable", err=True)
+    if len(warned) > 1:
+        typer.echo(f"elfkit: warning: {len(warned) - 1} more frames lie outside the model's training domain", err=True)
 
 
 @app.command()
@@ -315,9 +414,10 @@ def screen(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from elfkit.io import check_output_folder, read_structure, staged_folder
+    from elfkit.parallel import check_workers
     from elfkit.predict import domain_warnings, get_model
     from elfkit.screening import (SITE_MATCH_ANGSTROM, candidate_names, check_elf_matches, check_volume_fractions,
-                                  check_workers, make_candidates, rank, run_screen, screen_elf, write_screen)
+                                  make_candidates, rank, run_screen, screen_elf, write_screen)
 
     check_output_folder(output)
     if elf and model is not None:

@@ -8,14 +8,14 @@ interstitial maxima (`elfkit.analysis.templates.screen_row`) and, when atoms wer
 how close the interstitial ELF maxima sit to the removed sites (`site_report`: periodic
 minimum-image distances in Å between grid-point maxima and sites, so within about half a
 grid spacing). `run_screen` predicts many candidates, in this process or over Dask workers
-(a local cluster of single-threaded worker processes, as `elfkit data generate`), and ranks
-them by template score.
+(a local cluster of single-threaded worker processes, `elfkit.parallel`), and ranks them by
+template score.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +28,7 @@ from elfkit.analysis.templates import Basin, screen_row, template_basins
 from elfkit.errors import ElfkitError
 from elfkit.field import Field
 from elfkit.grid import DEFAULT_SPACING_ANGSTROM, Grid
+from elfkit.parallel import parallel_map
 
 if TYPE_CHECKING:
     from elfkit.models.checkpoint import LoadedModel
@@ -226,23 +227,9 @@ def screen_candidate(
     return screen_elf(candidate, elf, candidate.elf_name if elf_folder is not None else "")
 
 
-def _screen_on_worker(candidate: Candidate, model: str, spacing: float, elf_folder: str | None) -> ScreenResult:
-    """`screen_candidate` in a single-threaded Dask worker process."""
-    import torch
-
-    torch.set_num_threads(1)
-    return screen_candidate(candidate, model, spacing, elf_folder)
-
-
 def rank(results: list[ScreenResult]) -> list[ScreenResult]:
     """Highest template score first; ties by name, then volume fraction."""
     return sorted(results, key=lambda r: (-r.row["template_score"], r.candidate.name, -r.candidate.volume_fraction))
-
-
-def check_workers(workers: int | None) -> None:
-    """ElfkitError unless `workers` is None (the default) or at least 1."""
-    if workers is not None and workers < 1:
-        raise ElfkitError(f"--workers must be at least 1, got {workers}")
 
 
 def run_screen(
@@ -259,25 +246,9 @@ def run_screen(
     per candidate) the predictions run on a local Dask cluster of single-threaded worker
     processes, else in this process. Each candidate's ELF goes into `elf_folder` when given;
     on_progress(done, total) is called after every finished candidate."""
-    check_workers(workers)
     folder = None if elf_folder is None else str(elf_folder)
-    count = min(workers or os.cpu_count() or 1, len(candidates))
-    results = []
-    if count <= 1:
-        for candidate in candidates:
-            results.append(screen_candidate(candidate, model, spacing, folder))
-            if on_progress:
-                on_progress(len(results), len(candidates))
-        return rank(results)
-    from dask.distributed import Client, LocalCluster, as_completed
-
-    with LocalCluster(n_workers=count, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, Client(cluster) as client:
-        futures = [client.submit(_screen_on_worker, c, str(model), spacing, folder, pure=False) for c in candidates]
-        for future in as_completed(futures):
-            results.append(future.result())
-            if on_progress:
-                on_progress(len(results), len(candidates))
-    return rank(results)
+    screen = functools.partial(screen_candidate, model=str(model), spacing=spacing, elf_folder=folder)
+    return rank(parallel_map(screen, candidates, workers, on_progress))
 
 
 def maxima_rows(results: list[ScreenResult]) -> list[dict]:

@@ -148,3 +148,15 @@ def dimensionality_vs_isovalue(field: Field, isovalues=None) -> list[dict]:
             }
         )
     return rows
+
+
+def dimensionality_runs(rows: list[dict]) -> list[tuple[float, float, int | None]]:
+    """(lowest isovalue, highest isovalue, dimension) of each run of consecutive rows of
+    `dimensionality_vs_isovalue` whose largest domain keeps one dimensionality (None: no domain)."""
+    runs: list[list] = []
+    for row in rows:
+        if runs and runs[-1][2] == row["dimension"]:
+            runs[-1][1] = row["isovalue"]
+        else:
+            runs.append([row["isovalue"], row["isovalue"], row["dimension"]])
+    return [tuple(run) for run in runs]

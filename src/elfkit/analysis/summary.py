@@ -88,15 +88,11 @@ def topology_lines(result: dict) -> list[str]:
 
 def dimensionality_lines(rows: list[dict]) -> list[str]:
     """Isovalue ranges over which the largest domain keeps one dimensionality, e.g. '0.05-0.45: 3D (...)'."""
-    runs: list[list] = []
-    for row in rows:
-        if runs and runs[-1][2] == row["dimension"]:
-            runs[-1][1] = row["isovalue"]
-        else:
-            runs.append([row["isovalue"], row["isovalue"], row["dimension"]])
+    from elfkit.analysis.network import dimensionality_runs
+
     return [
         f"  ELF {low:.2f}{'' if low == high else f'-{high:.2f}'}: {dimension_words(dimension)}"
-        for low, high, dimension in runs
+        for low, high, dimension in dimensionality_runs(rows)
     ]
 
 
