@@ -116,6 +116,23 @@ def test_prediction_has_the_crystal_symmetry(model_file, h_crystal):
         assert np.abs(predict(image, SHAPE, model_file).values - values).max() < TOLERANCE
 
 
+def test_a_metal_binary_prediction_has_its_symmetry_and_ignores_atom_order(model_file):
+    """The same contract on a metal sublattice (L1_2 Mg3Al, Pm-3m: 48 operations on a cubic
+    grid), as the metals model sees them."""
+    from ase.build import bulk
+
+    alloy = bulk("Al", "fcc", a=2.6, cubic=True)
+    alloy.symbols[1:] = "Mg"
+    shape = (24, 24, 24)
+    values = predict(alloy, shape, model_file).values
+    operators, _ = commensurate_operators(seitz_operators(alloy), shape)
+    assert len(operators) == 48
+    for operator in operators:
+        assert np.abs(values.ravel()[grid_permutation(operator, shape)] - values.ravel()).max() < TOLERANCE
+    shuffled = alloy[[3, 1, 0, 2]]
+    assert np.abs(predict(shuffled, shape, model_file).values - values).max() < TOLERANCE
+
+
 def test_supercell_prediction_equals_the_tiled_unit_cell(model_file, h_crystal):
     unit = predict(h_crystal, SHAPE, model_file).values
     double = predict(h_crystal.repeat((2, 1, 1)), (44, 22, 30), model_file).values
