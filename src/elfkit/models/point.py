@@ -144,9 +144,15 @@ class PointELF(nn.Module):
         return prior_logit(ge_elf, self.prior_floor)
 
     def forward(self, basis: torch.Tensor, density: torch.Tensor) -> torch.Tensor:
-        """Logits (P,) from the basis (P, radial, (l_max + 1)²) and density channels (P, 4)."""
-        correction = self.mlp(torch.cat([self.invariants(basis), density], dim=1))[:, 0]
-        return correction + self.prior(density[:, GE_ELF_CHANNEL])
+        """Logits (P,) from the basis (P, radial, (l_max + 1)²) and density channels (P, 4).
+        Under autocast (a config with bf16) only the hidden layers run in low precision: the
+        invariants (products of sums over neighbours), the output layer and the prior stay float32."""
+        with torch.autocast(basis.device.type, enabled=False):
+            features = torch.cat([self.invariants(basis.float()), density.float()], dim=1)
+        hidden = self.mlp[:-1](features)
+        with torch.autocast(basis.device.type, enabled=False):
+            correction = self.mlp[-1](hidden.float())[:, 0]
+            return correction + self.prior(density[:, GE_ELF_CHANNEL].float())
 
     @torch.no_grad()
     def logits_at(self, atoms: Atoms, points: np.ndarray, batch: int = 1024) -> np.ndarray:
