@@ -2,6 +2,7 @@
 train -> predict -> evaluate path of the command line, on a tiny dataset made here."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from elfkit.train.config import ConfigError
 from elfkit.train.loop import Trainer
 
 SHAPE = (16, 16, 16)
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _tiny_sample(rs: float, seed: int) -> Sample:
@@ -81,6 +83,16 @@ def test_configs_are_validated_with_the_file_named(tmp_path, config_file):
         bad.write_text(text)
         with pytest.raises(ConfigError, match=f"bad.yaml.*{problem}"):
             load_config(bad)
+
+
+@pytest.mark.parametrize("path", sorted(str(p.relative_to(REPO)) for p in (REPO / "configs").rglob("*.yaml")))
+def test_every_config_in_the_repository_is_valid_and_names_datasets_that_exist(path):
+    import elfkit.data
+
+    config = load_config(REPO / path)
+    assert Path(path).stem == config.name
+    for name in config.datasets:
+        assert len(elfkit.data.open(name, split="train")) > 0
 
 
 def test_a_cubic_grid_has_48_exact_point_group_augmentations():
