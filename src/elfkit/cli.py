@@ -6,6 +6,7 @@ import functools
 import json
 import sys
 import time
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -333,13 +334,8 @@ def topology(
 
         typer.echo("\n".join(topology_lines(result)))
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=_stderr_console(), disable=len(items) < 2 or not sys.stderr.isatty()) as progress:
-        task = progress.add_task("predicting and analysing" if model else "analysing", total=len(items))
-        rows = topology_rows(items, model, spacing, workers=workers, **options,
-                             on_progress=lambda done, total: progress.update(task, completed=done))
+    with _counting_bar("predicting and analysing" if model else "analysing", len(items)) as on_progress:
+        rows = topology_rows(items, model, spacing, workers=workers, **options, on_progress=on_progress)
     write_rows(rows, csv_file)
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
@@ -349,6 +345,18 @@ def topology(
     where = "" if defined == len(rows) else f" (over the {defined} frames where it is defined)"
     typer.echo(f"{len(rows)} frames: mean networking value φ "
                + ("undefined (no frame percolates in 3D)" if mean is None else f"{mean:.3f}{where}") + f"; wrote {csv_file}")
+
+
+@contextmanager
+def _counting_bar(description: str, total: int):
+    """A progress bar on stderr for `total` items (shown on a terminal for two or more), as an
+    on_progress(done, total) callback."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=_stderr_console(), disable=total < 2 or not sys.stderr.isatty()) as progress:
+        task = progress.add_task(description, total=total)
+        yield lambda done, _total: progress.update(task, completed=done)
 
 
 def _frame_warnings(items: list, loaded) -> None:
@@ -411,7 +419,6 @@ def screen(
 ):
     """Rank structures by their template score (interstitial ELF pockets); CSV, plot, predicted ELFs
     and, for stripped hydrides, the distances between interstitial ELF maxima and removed sites."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from elfkit.io import check_output_folder, read_structure, staged_folder
     from elfkit.parallel import check_workers
@@ -449,11 +456,8 @@ def screen(
                 typer.echo(f"elfkit: warning: {candidate.label}: {warning}; the prediction may be unreliable", err=True)
     with staged_folder(output) as stage:
         if model is not None:
-            columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-            with Progress(*columns, console=_stderr_console(), disable=len(candidates) < 2 or not sys.stderr.isatty()) as progress:
-                task = progress.add_task(f"predicting with {loaded.name}", total=len(candidates))
-                results = run_screen(candidates, model, spacing, workers, stage,
-                                     lambda done, total: progress.update(task, completed=done))
+            with _counting_bar(f"predicting with {loaded.name}", len(candidates)) as on_progress:
+                results = run_screen(candidates, model, spacing, workers, stage, on_progress)
         written = write_screen(results, stage)
     for number, result in enumerate(results, 1):
         row = result.row
