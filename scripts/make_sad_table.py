@@ -37,10 +37,7 @@ OUT = Path(__file__).resolve().parents[1] / "src/elfkit/atomdata/sad_densities.n
 def solve_atom(z: int):
     """All-electron PBE atom: radial grid (bohr), total and noble-gas-core densities
     (e/bohr³), core electron count, and whether the atom is spin-polarised."""
-    try:
-        atom, spin_polarised = _converged_atom(z, spinpol=True), True
-    except (AssertionError, RuntimeError):
-        atom, spin_polarised = _converged_atom(z, spinpol=False), False
+    atom, spin_polarised = solved_atom(z)
     core_states = _core_states(z)
     core = np.zeros_like(atom.rgd.r_g)
     for channel in atom.channels:
@@ -49,6 +46,15 @@ def solve_atom(z: int):
                 core += occupation * channel.calculate_density(index)
     core_count = sum(2 * (2 * l + 1) for _, l in core_states)
     return atom.rgd.r_g, atom.n_sg.sum(0), core, core_count, spin_polarised
+
+
+def solved_atom(z: int) -> tuple[AllElectronAtom, bool]:
+    """The spin-polarised all-electron atom of element `z`, spin-paired where that does not
+    converge, and whether it is polarised."""
+    try:
+        return _converged_atom(z, spinpol=True), True
+    except (AssertionError, RuntimeError):
+        return _converged_atom(z, spinpol=False), False
 
 
 def _converged_atom(z: int, spinpol: bool) -> AllElectronAtom:

@@ -499,3 +499,16 @@ def test_the_fluid_split_holds_every_density_in_test_and_train():
     for r in rows:
         groups.setdefault(r["group"], set()).add(r["split"])
     assert all(len(s) == 1 for s in groups.values())
+
+
+def test_every_metals_gpaw_element_is_in_train_val_and_test():
+    """metals-gpaw is split by element (split_stratify: elements): each element's four prototype
+    groups give one to test, one to val and two to train, and a group never straddles splits."""
+    rows = elfkit.data.open("metals-gpaw").rows()
+    by_element: dict[str, dict[str, set]] = {}
+    for r in rows:
+        element = "".join(c for c in r["formula"] if not c.isdigit())
+        by_element.setdefault(element, {}).setdefault(r["split"], set()).add(r["group"])
+    assert len(by_element) == 8
+    for element, splits in by_element.items():
+        assert {s: len(g) for s, g in splits.items()} == {"train": 2, "val": 1, "test": 1}, element

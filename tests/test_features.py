@@ -56,3 +56,29 @@ def test_channels_depend_on_the_points_not_the_lattice_basis(fluid_h64):
     physical = [CHANNELS.index(n) for n in ("log_density", "ge_elf", "reduced_gradient", "reduced_laplacian")]
     assert np.abs(direct[physical] - moved[physical]).max() < 2e-3
     assert not np.allclose(direct[CHANNELS.index("metric_02")], moved[CHANNELS.index("metric_02")])
+
+
+def test_engine_valence_channels_follow_the_labelling_engine(hcp_mg):
+    """Channels 0-9 are the plain feature set's; 10-13 are the SAD of the engine's valence:
+    different for Mg (QE 3s only, GPAW 2s2p3s), and by default that of QE, which has Mg."""
+    from elfkit.features import ENGINE_VALENCE_CHANNELS, feature_channels, model_inputs, prediction_engine
+
+    shape = (24, 24, 40)
+    names = feature_channels("sad+engine-valence")
+    assert names == CHANNELS + ENGINE_VALENCE_CHANNELS and len(names) == 14
+    qe = model_inputs(hcp_mg, shape, "sad+engine-valence", "qe")
+    gpaw = model_inputs(hcp_mg, shape, "sad+engine-valence", "gpaw")
+    assert np.array_equal(qe[:10], physics_channels(hcp_mg, shape)) and np.array_equal(qe[:10], gpaw[:10])
+    assert np.abs(qe[10] - gpaw[10]).max() > 0.1
+    assert prediction_engine(hcp_mg) == "qe"
+    assert np.array_equal(model_inputs(hcp_mg, shape, "sad+engine-valence"), qe)
+    assert np.array_equal(model_inputs(hcp_mg, shape), physics_channels(hcp_mg, shape))
+
+
+def test_the_prediction_engine_is_gpaw_where_qe_lacks_an_element():
+    from ase.build import bulk
+
+    from elfkit.features import prediction_engine
+
+    assert prediction_engine(bulk("Nb", "bcc", a=3.3)) == "gpaw"
+    assert prediction_engine(bulk("Li", "bcc", a=3.5)) == "qe"

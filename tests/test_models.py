@@ -17,9 +17,9 @@ from elfkit.symmetry import commensurate_operators, grid_permutation, seitz_oper
 TOLERANCE = 1e-5
 
 
-def _random_network(dilations=(1, 2), blocks=1):
+def _random_network(dilations=(1, 2), blocks=1, **options):
     torch.manual_seed(3)
-    net = build("periodic-unet", in_channels=10, width=8, dilations=dilations, blocks=blocks)
+    net = build("periodic-unet", width=8, dilations=dilations, blocks=blocks, **options)
     with torch.no_grad():
         for parameter in net.parameters():
             parameter.normal_(0.0, 0.3)
@@ -35,13 +35,21 @@ def _random_point_network():
     return net
 
 
-RANDOM_NETWORKS = {"periodic-unet": _random_network, "point": _random_point_network}
+def _random_engine_valence_network():
+    """The U-Net on the metals model's feature set (SAD plus the labelling engine's valence SAD)."""
+    return _random_network(features="sad+engine-valence", ge_channel=11, prior_floor=0.45)
+
+
+RANDOM_NETWORKS = {"periodic-unet": _random_network, "periodic-unet-engine-valence": _random_engine_valence_network, "point": _random_point_network}
+ARCHITECTURE = {"periodic-unet-engine-valence": "periodic-unet"}
 
 
 @pytest.fixture(scope="module", params=sorted(RANDOM_NETWORKS))
 def model_file(request, tmp_path_factory):
     path = tmp_path_factory.mktemp(request.param) / "tiny.safetensors"
-    return save_model(path, RANDOM_NETWORKS[request.param](), {"name": "tiny", "architecture": request.param})
+    architecture = ARCHITECTURE.get(request.param, request.param)
+    metadata = {"name": "tiny", "architecture": architecture, "random_network": request.param}
+    return save_model(path, RANDOM_NETWORKS[request.param](), metadata)
 
 
 @pytest.fixture(scope="module")
@@ -197,8 +205,28 @@ def test_grids_outside_the_models_range_are_interpolated(unet_file, h_crystal):
 def test_a_model_file_round_trips_its_weights_and_metadata(model_file):
     loaded = load_model(model_file)
     assert loaded.metadata["name"] == "tiny" and loaded.metadata["channels"][1] == "ge_elf"
-    for name, tensor in RANDOM_NETWORKS[loaded.metadata["architecture"]]().state_dict().items():
+    for name, tensor in RANDOM_NETWORKS[loaded.metadata["random_network"]]().state_dict().items():
         assert torch.equal(loaded.net.state_dict()[name], tensor)
+    assert ("engine_valence_table" in loaded.metadata) == ("engine_valence" in loaded.metadata["channels"][-1])
+
+
+def test_a_model_for_another_engine_valence_table_or_channel_count_is_refused(tmp_path):
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    path = save_model(tmp_path / "ev.safetensors", _random_engine_valence_network(), {"name": "ev", "architecture": "periodic-unet"})
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        header = json.loads(handle.metadata()["elfkit"])
+    header["engine_valence_table"] = "0" * 16
+    stale = tmp_path / "stale.safetensors"
+    save_file(load_file(str(path)), str(stale), metadata={"elfkit": json.dumps(header)})
+    with pytest.raises(CheckpointError, match="stale.safetensors: made with another engine-valence"):
+        load_model(stale)
+    with pytest.raises(ValueError, match="in_channels 10"):
+        build("periodic-unet", in_channels=10, features="sad+engine-valence")
 
 
 def test_corrupt_or_foreign_model_files_are_refused(tmp_path, model_file):

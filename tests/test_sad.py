@@ -8,7 +8,7 @@ from scipy.interpolate import CubicSpline
 
 from elfkit.errors import ElfkitError
 from elfkit.grid import Grid
-from elfkit.sad import atomic_density, electron_count, form_factor, sad
+from elfkit.sad import atomic_density, electron_count, engine_valence_electrons, form_factor, sad
 
 
 def real_space_image_sum(atoms: Atoms, shape, kind: str) -> np.ndarray:
@@ -41,6 +41,33 @@ def test_electron_counts_are_atomic_numbers_and_noble_gas_valences(lah10):
     assert electron_count(lah10, "total") == 4 * 57 + 40
     assert electron_count(lah10, "valence") == 4 * 3 + 40
     assert electron_count(bulk("Bi", "sc", a=3.2), "valence") == 29
+
+
+@pytest.mark.parametrize("engine", ["qe", "gpaw"])
+def test_engine_valence_sads_integrate_to_the_engines_valence(lah10, hcp_mg, triclinic_mix, engine):
+    for atoms in (lah10, hcp_mg, triclinic_mix):
+        grid = Grid.for_spacing(atoms.cell.array, 0.12)
+        integral = sad(atoms, grid.shape, engine).sum() * grid.voxel_volume
+        assert integral == pytest.approx(electron_count(atoms, engine), rel=5e-3)
+
+
+def test_engine_valences_are_those_of_the_pseudopotentials_and_setups():
+    """elfkit's QE Mg and Na keep no 2s2p, GPAW's default setups do; both keep La's 5s5p (11),
+    Ca's 3s3p (10); GPAW's Hf keeps 5s5p but not 4f (12); no QE pseudopotential for Nb."""
+    from elfkit.dft.gpaw_engine import setup_valence
+    from elfkit.dft.qe import valence_electrons
+
+    assert [engine_valence_electrons(z, "qe") for z in (12, 11, 57, 20, 41)] == [2, 1, 11, 10, 0]
+    assert [engine_valence_electrons(z, "gpaw") for z in (12, 11, 57, 20, 72)] == [10, 7, 11, 10, 12]
+    qe = valence_electrons(["Li", "K", "Sr", "Zr", "Al"])
+    assert all(engine_valence_electrons(z, "qe") == qe[s] for s, z in (("Li", 3), ("K", 19), ("Sr", 38), ("Zr", 40), ("Al", 13)))
+    gpaw = setup_valence(["Ti", "Ce", "Fe", "Pb"])
+    assert all(engine_valence_electrons(z, "gpaw") == gpaw[s] for s, z in (("Ti", 22), ("Ce", 58), ("Fe", 26), ("Pb", 82)))
+
+
+def test_a_missing_engine_density_is_refused():
+    with pytest.raises(ElfkitError, match="no qe valence density for Nb"):
+        atomic_density(41, "qe")
 
 
 def test_fast_sad_matches_the_real_space_sum_over_periodic_images(triclinic_mix):

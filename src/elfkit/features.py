@@ -13,10 +13,17 @@ channels are dimensionless and of order one (grid convention of `elfkit.grid`):
 4-9. ``metric_*``: the grid's metric, constant over the cell: h_a . h_b / h0² - delta_ab for the
    voxel steps h_a = a_a / N_a (Å) and h0 = REFERENCE_SPACING_ANGSTROM, so a convolution can tell
    a skewed or stretched voxel lattice from the cubic one it mostly trained on.
+
+The feature set ``sad+engine-valence`` (`FeatureSet`) appends channels 10-13,
+``engine_valence_*``: the four density channels of the SAD of the electrons the labelling DFT
+engine treats explicitly (`elfkit.sad` kinds ``qe`` and ``gpaw``), so a model trained on labels
+of two engines whose valence shells differ (GPAW's Mg keeps 2s2p, elfkit's QE Mg does not)
+sees which shells the label holds. At prediction the engine is `prediction_engine`.
 """
 
 from __future__ import annotations
 
+from enum import Enum
 from functools import lru_cache
 
 import numpy as np
@@ -25,7 +32,8 @@ from scipy import fft
 
 from elfkit.grid import Grid, check_grid_shape
 from elfkit.physics import RHO_MIN_AU, elf_from_density
-from elfkit.sad import sad_reciprocal_and_wave_vectors
+from elfkit.errors import ElfkitError
+from elfkit.sad import ENGINE_KINDS, engine_valence_electrons, sad_reciprocal_and_wave_vectors
 from elfkit.units import BOHR_IN_ANGSTROM
 
 METRIC_PAIRS = ((0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2))
@@ -75,20 +83,60 @@ def physics_channels(atoms: Atoms, grid_shape) -> np.ndarray:
     return out
 
 
-def _fill_density_channels(out: np.ndarray, rho: np.ndarray, gradient: np.ndarray, laplacian: np.ndarray) -> None:
-    """Channels 0-3 of `out` from the density, its gradient and Laplacian (atomic units);
-    consumes the inputs (they are overwritten or freed to keep the peak memory low)."""
-    out[GE_ELF_CHANNEL] = gradient_expansion_elf(rho, gradient, laplacian)
+def _fill_density_channels(out: np.ndarray, rho: np.ndarray, gradient: np.ndarray, laplacian: np.ndarray, first: int = 0) -> None:
+    """Channels first..first+3 of `out` (in the order of DENSITY_CHANNELS) from the density, its
+    gradient and Laplacian (atomic units); consumes the inputs (they are overwritten or freed to
+    keep the peak memory low)."""
+    out[first + GE_ELF_CHANNEL] = gradient_expansion_elf(rho, gradient, laplacian)
     safe = np.clip(rho, RHO_MIN_AU, None)
     s = np.sqrt((gradient**2).sum(axis=0)) / (2 * _KF * safe ** (4 / 3))
-    out[CHANNELS.index("reduced_gradient")] = s / (1.0 + s)
+    out[first + CHANNELS.index("reduced_gradient")] = s / (1.0 + s)
     del s
-    out[CHANNELS.index("reduced_laplacian")] = np.tanh(laplacian / (4 * _KF**2 * safe ** (5 / 3)))
-    out[CHANNELS.index("log_density")] = (np.log(safe) + 3.0) / 3.0
+    out[first + CHANNELS.index("reduced_laplacian")] = np.tanh(laplacian / (4 * _KF**2 * safe ** (5 / 3)))
+    out[first + CHANNELS.index("log_density")] = (np.log(safe) + 3.0) / 3.0
 
 
 DENSITY_CHANNELS = CHANNELS[:4]
 """The channels that depend on the density alone (not on a grid): those a point model sees."""
+ENGINE_VALENCE_CHANNELS = tuple(f"engine_valence_{name}" for name in DENSITY_CHANNELS)
+
+
+class FeatureSet(str, Enum):
+    """The channel sets a grid model can read (stored in its config as `features`)."""
+
+    SAD = "sad"
+    SAD_ENGINE_VALENCE = "sad+engine-valence"
+
+
+def feature_channels(feature_set: FeatureSet | str = FeatureSet.SAD) -> tuple[str, ...]:
+    """Names of the channels of `feature_set`, in order."""
+    extra = ENGINE_VALENCE_CHANNELS if FeatureSet(feature_set) == FeatureSet.SAD_ENGINE_VALENCE else ()
+    return CHANNELS + extra
+
+
+def prediction_engine(atoms: Atoms) -> str:
+    """The DFT engine whose valence a prediction for `atoms` assumes: "qe" when elfkit has a QE
+    pseudopotential for every element (as `elfkit dft` would label it), else "gpaw"."""
+    for engine in ENGINE_KINDS:
+        if all(engine_valence_electrons(int(z), engine) > 0 for z in set(atoms.numbers)):
+            return engine
+    missing = sorted({s for s, z in zip(atoms.get_chemical_symbols(), atoms.numbers) if engine_valence_electrons(int(z), "gpaw") == 0})
+    raise ElfkitError(f"no valence density of any engine for {', '.join(missing)}")
+
+
+def model_inputs(atoms: Atoms, grid_shape, feature_set: FeatureSet | str = FeatureSet.SAD, engine: str | None = None) -> np.ndarray:
+    """The channels of `feature_set` (float32 (C, N1, N2, N3)) on the grid of the cell of `atoms`;
+    `engine` ("qe" or "gpaw") names the labelling engine for the engine-valence channels
+    (default: `prediction_engine`)."""
+    base = physics_channels(atoms, grid_shape)
+    if FeatureSet(feature_set) == FeatureSet.SAD:
+        return base
+    out = np.empty((len(feature_channels(feature_set)), *base.shape[1:]), dtype=np.float32)
+    out[: len(base)] = base
+    del base
+    rho, gradient, laplacian = density_derivatives(atoms, grid_shape, engine or prediction_engine(atoms))
+    _fill_density_channels(out, rho, gradient, laplacian, first=len(CHANNELS))
+    return out
 _SPLINE_INNER_SPACING_ANGSTROM = 0.01
 _SAD_TAIL_E_PER_BOHR3 = 1e-7
 """Atomic densities are summed out to the radius where they fall below this (e/bohr³)."""

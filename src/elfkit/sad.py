@@ -10,6 +10,12 @@ and stored in `elfkit/atomdata/sad_densities.npz`. Two kinds exist for every ele
   is the all-electron density. This makes the SAD representable on grids of ~0.1 Å spacing.
 - ``valence``: the electrons outside the preceding noble-gas core, smoothed the same way.
 
+Two more kinds, per DFT engine, hold exactly the electrons that engine treats explicitly
+(``qe``: elfkit's pseudopotentials, ``gpaw``: GPAW's default PAW setups; semicore shells
+included where the engine keeps them), from the same atoms, in
+`elfkit/atomdata/engine_valence_densities.npz` (`scripts/make_engine_valence_table.py`):
+the density behind a reference ELF made by that engine.
+
 The sum over atoms and all their periodic images is done in reciprocal space,
 rho(G) = sum_a f_a(|G|) exp(-i G.r_a) / V with the exact structure factor, which by the
 Poisson summation formula equals the real-space sum over every periodic image within the
@@ -26,6 +32,7 @@ from importlib import resources
 
 import numpy as np
 from ase import Atoms
+from ase.data import chemical_symbols
 from scipy import fft
 from scipy.interpolate import CubicSpline
 
@@ -34,19 +41,29 @@ from elfkit.field import Field
 from elfkit.grid import Grid, check_grid_shape
 from elfkit.units import BOHR_IN_ANGSTROM
 
-DENSITY_KINDS = ("total", "valence")
+ENGINE_KINDS = ("qe", "gpaw")
+DENSITY_KINDS = ("total", "valence") + ENGINE_KINDS
 _TABLE = "sad_densities.npz"
+_ENGINE_TABLE = "engine_valence_densities.npz"
 _FINE_DR_ANGSTROM = 0.004
 _DK = 0.01
 _NEGLIGIBLE_DENSITY = 1e-10
 _H_BLOCK_BYTES = 64 * 2**20
 
 
-@lru_cache(maxsize=1)
-def _table() -> dict[str, np.ndarray]:
-    with resources.files("elfkit.atomdata").joinpath(_TABLE).open("rb") as handle:
+@lru_cache(maxsize=2)
+def _table(name: str = _TABLE) -> dict[str, np.ndarray]:
+    with resources.files("elfkit.atomdata").joinpath(name).open("rb") as handle:
         with np.load(handle, allow_pickle=False) as archive:
             return {key: archive[key] for key in archive.files}
+
+
+def engine_valence_electrons(z: int, engine: str) -> float:
+    """Electrons that `engine` ("qe" or "gpaw") treats explicitly for element `z` (0: no
+    pseudopotential or setup of that engine in elfkit's table)."""
+    _check_kind(engine)
+    counts = _table(_ENGINE_TABLE)[f"{engine}_valence_electrons"]
+    return float(counts[z - 1]) if 1 <= z <= len(counts) else 0.0
 
 
 def _check_kind(kind: str) -> None:
@@ -57,17 +74,22 @@ def _check_kind(kind: str) -> None:
 def atomic_density(z: int, kind: str = "total") -> tuple[np.ndarray, np.ndarray]:
     """Radial free-atom density of element `z`: radii in Å and density in electrons/Å³."""
     _check_kind(kind)
-    table = _table()
+    table = _table(_ENGINE_TABLE if kind in ENGINE_KINDS else _TABLE)
     if not 1 <= z <= len(table["z"]):
         raise ElfkitError(f"no atomic density for Z={z} (elfkit covers H to Bi)")
+    if kind in ENGINE_KINDS and engine_valence_electrons(z, kind) == 0:
+        raise ElfkitError(f"no {kind} valence density for {chemical_symbols[z]}: elfkit has no {kind} pseudopotential or setup for it")
     r = table["r_bohr"] * BOHR_IN_ANGSTROM
     n = table[f"{kind}_e_per_bohr3"][z - 1].astype(float) / BOHR_IN_ANGSTROM**3
     return r, n
 
 
 def electron_count(atoms: Atoms, kind: str = "total") -> float:
-    """Number of electrons the SAD of `atoms` holds: Z per atom for 'total', else valence."""
+    """Number of electrons the SAD of `atoms` holds: Z per atom for 'total', else valence
+    (of the noble-gas core or of the engine)."""
     _check_kind(kind)
+    if kind in ENGINE_KINDS:
+        return float(sum(engine_valence_electrons(z, kind) for z in atoms.numbers))
     table = _table()
     per_element = table["z"] if kind == "total" else table["valence_electrons"]
     return float(sum(per_element[z - 1] for z in atoms.numbers))

@@ -116,6 +116,9 @@ class PrototypeSpec(Strict):
     pairs: list[tuple[Metal, Metal]] = []
     binary: list[Literal[BINARY]] = ["B2", "L1_0", "L1_2", "AlB2", "C15", "A15"]
     both_orientations: bool = True
+    split_stratify: Literal["elements"] | None = None
+    """"elements": every element set (one element, or a pair) gets a test group, a val group when
+    it has >= 4 and the rest in train (elfkit.data.store.stratified_splits)."""
 
 
 class RelaxSettings(Strict):

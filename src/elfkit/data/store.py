@@ -22,6 +22,7 @@ import hashlib
 import json
 import lzma
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -299,7 +300,7 @@ class DatasetStore:
                     seen.add(row["key"])
                     located.append((row, path.relative_to(self.folder).as_posix()))
         if stratify:
-            splits = stratified_splits({row["group"]: row["metadata"].get(stratify) for row, _ in located})
+            splits = stratified_splits({row["group"]: _stratum(row, stratify) for row, _ in located})
             extra = {**extra, "split_rule": STRATIFIED_SPLIT_RULE.format(key=stratify)}
         else:
             splits = {row["group"]: split_of(row["group"]) for row, _ in located}
@@ -308,6 +309,14 @@ class DatasetStore:
         with atomic_text_output(self.folder / "manifest.json") as handle:
             json.dump(manifest, handle, indent=1)
         return manifest
+
+
+def _stratum(row: dict, key: str):
+    """The value a stratified split groups `row` by: its element set ("Ca-Y") for "elements",
+    else its metadata value of `key` (e.g. the density rs_bohr)."""
+    if key == "elements":
+        return "-".join(sorted(set(re.findall(r"[A-Z][a-z]?", row["formula"]))))
+    return row["metadata"].get(key)
 
 
 def iter_samples(folder: Path, split: str | None = None) -> Iterator[Sample]:

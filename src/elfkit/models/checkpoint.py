@@ -19,6 +19,7 @@ from pathlib import Path
 from torch import nn
 
 from elfkit.errors import ElfkitError
+from elfkit.features import FeatureSet
 
 FORMAT_VERSION = 1
 _KEY = "elfkit"
@@ -47,10 +48,17 @@ class LoadedModel:
         return hashlib.sha256(Path(self.source).read_bytes()).hexdigest()[:16]
 
 
-def sad_table_hash() -> str:
-    """SHA-256 (16 hex digits) of the packaged free-atom density table the features use."""
-    data = resources.files("elfkit.atomdata").joinpath("sad_densities.npz").read_bytes()
+def sad_table_hash(table: str = "sad_densities.npz") -> str:
+    """SHA-256 (16 hex digits) of a packaged free-atom density table the features use."""
+    data = resources.files("elfkit.atomdata").joinpath(table).read_bytes()
     return hashlib.sha256(data).hexdigest()[:16]
+
+
+_ENGINE_TABLE = "engine_valence_densities.npz"
+
+
+def _reads_engine_table(config: dict) -> bool:
+    return config.get("features", FeatureSet.SAD.value) != FeatureSet.SAD.value
 
 
 def save_model(path: str | Path, net: nn.Module, metadata: dict) -> Path:
@@ -67,6 +75,8 @@ def save_model(path: str | Path, net: nn.Module, metadata: dict) -> Path:
         "sad_table": sad_table_hash(),
         **metadata,
     }
+    if _reads_engine_table(net.config):
+        header["engine_valence_table"] = sad_table_hash(_ENGINE_TABLE)
     tensors = {name: t.detach().cpu().float().contiguous() for name, t in net.state_dict().items()}
     with atomic_output(path) as tmp:
         save_file(tensors, str(tmp), metadata={_KEY: json.dumps(header)})
@@ -126,3 +136,5 @@ def _check_compatible(path: Path, header: dict) -> None:
         raise CheckpointError(f"{path}: model format {header.get('format_version')}, this elfkit reads {FORMAT_VERSION}")
     if header.get("sad_table") != sad_table_hash():
         raise CheckpointError(f"{path}: made with another SAD table than this elfkit's")
+    if _reads_engine_table(header.get("config", {})) and header.get("engine_valence_table") != sad_table_hash(_ENGINE_TABLE):
+        raise CheckpointError(f"{path}: made with another engine-valence density table than this elfkit's")

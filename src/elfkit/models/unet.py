@@ -30,7 +30,7 @@ from torch import nn
 
 from elfkit.models.prior import check_prior_floor, prior_logit
 
-from elfkit.features import CHANNELS
+from elfkit.features import FeatureSet, feature_channels
 
 class _Conv(nn.Module):
     """3x3x3 convolution with dilation d, circular padding in periodic mode, none in valid mode."""
@@ -74,15 +74,26 @@ class PeriodicUNet(nn.Module):
     `blocks` residual blocks per level on the way down and one on the way up.
     `ge_channel` is the index of the gradient-expansion ELF among the inputs (the baseline) and
     `prior_floor` how far its squashed form stays from 0 and 1 (see the module docstring).
+    `features` names the channel set it reads (`elfkit.features.FeatureSet`), `in_channels`
+    its size (checked; default: that size).
     """
 
-    input_channels = CHANNELS
-
     def __init__(
-        self, in_channels: int = 4, width: int = 32, dilations=(1, 2, 4, 8), blocks: int = 1, ge_channel: int = 1, prior_floor: float = 0.05
+        self,
+        in_channels: int | None = None,
+        width: int = 32,
+        dilations=(1, 2, 4, 8),
+        blocks: int = 1,
+        ge_channel: int = 1,
+        prior_floor: float = 0.05,
+        features: str = FeatureSet.SAD.value,
     ):
         super().__init__()
         check_prior_floor(prior_floor)
+        self.input_channels = feature_channels(features)
+        in_channels = in_channels or len(self.input_channels)
+        if in_channels != len(self.input_channels):
+            raise ValueError(f"in_channels {in_channels}: the feature set {features!r} has {len(self.input_channels)} channels")
         self.config = {
             "in_channels": in_channels,
             "width": width,
@@ -91,6 +102,8 @@ class PeriodicUNet(nn.Module):
             "ge_channel": ge_channel,
             "prior_floor": prior_floor,
         }
+        if FeatureSet(features) != FeatureSet.SAD:
+            self.config["features"] = FeatureSet(features).value
         self.ge_channel = ge_channel
         self.prior_floor = prior_floor
         self.stem = nn.Conv3d(in_channels, width, 1)

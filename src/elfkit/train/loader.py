@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from elfkit.features import physics_channels
+from elfkit.features import FeatureSet, model_inputs
 
 
 @dataclass
@@ -34,8 +34,11 @@ def stratum_of(sample) -> str:
     return f"rs {rs:g}" if rs is not None else sample.atoms.get_chemical_formula(mode="hill")
 
 
-def load_split(datasets: list[str], split: str, on_progress: Callable[[int, int], None] | None = None) -> list[LabelledGrid]:
-    """Every sample of `split` in the named datasets, with features computed on its own grid."""
+def load_split(
+    datasets: list[str], split: str, on_progress: Callable[[int, int], None] | None = None, features: FeatureSet | str = FeatureSet.SAD
+) -> list[LabelledGrid]:
+    """Every sample of `split` in the named datasets, with the channels of `features` computed on
+    its own grid (engine-valence channels of the engine that labelled the sample)."""
     import elfkit.data
 
     opened = [elfkit.data.open(name, split=split) for name in datasets]
@@ -44,7 +47,7 @@ def load_split(datasets: list[str], split: str, on_progress: Callable[[int, int]
         for sample in dataset:
             grids.append(
                 LabelledGrid(
-                    features=physics_channels(sample.atoms, sample.elf.shape),
+                    features=model_inputs(sample.atoms, sample.elf.shape, features, sample.metadata.get("engine")),
                     elf=np.asarray(sample.elf, dtype=np.float32),
                     cell=sample.atoms.cell.array.copy(),
                     key=sample.key,

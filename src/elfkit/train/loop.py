@@ -32,6 +32,7 @@ from elfkit.models import build
 from elfkit.models.checkpoint import save_model
 from elfkit.train.augment import augment
 from elfkit.train.config import TrainConfig
+from elfkit.features import FeatureSet
 from elfkit.train.loader import LabelledGrid, load_split, spread_subset, training_block
 from elfkit.train.losses import UncertaintyWeights, grad_loss, hist_loss, vox_loss
 
@@ -115,8 +116,9 @@ class Trainer:
 
     def load_data(self, on_progress: Callable[[int, int], None] | None = None) -> None:
         """Read the train split and the fixed validation subset into memory."""
-        self.train_grids = load_split(self.config.datasets, "train", on_progress)
-        self.val_grids = spread_subset(load_split(self.config.datasets, "val"), self.config.validation_samples)
+        features = self.config.model.get("features", FeatureSet.SAD)
+        self.train_grids = load_split(self.config.datasets, "train", on_progress, features)
+        self.val_grids = spread_subset(load_split(self.config.datasets, "val", features=features), self.config.validation_samples)
 
     def resume(self) -> bool:
         """Load state.pt if it exists; True when a run was resumed."""
