@@ -11,7 +11,7 @@ DEMO_HYDROGEN := examples/H_Cmca-12_303GPa.vasp
 DEBIAN_PACKAGES := quantum-espresso libxc-dev libopenblas-dev
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: demo test clean debian-packages browser
+.PHONY: demo test bench clean debian-packages browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,11 @@ browser:
 
 test: $(VENV)/.dev $(VENV)/.dft browser
 	$(BIN)/python -m pytest -n 2 --durations=15
+
+# Regenerate benchmarks/RESULTS.md and benchmarks/results/bench/ from the shipped models and the
+# committed datasets (issue 19; about an hour on 2 cores). BENCH_ARGS=--resume keeps finished sections.
+bench: $(VENV)/.dev $(VENV)/.dft
+	cd benchmarks && ../$(BIN)/python bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT)

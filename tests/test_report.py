@@ -279,6 +279,20 @@ def test_isosurface_of_a_resampled_field_stays_on_the_same_surface():
         assert len(faces) and np.allclose(np.minimum(abs(verts[:, 0] - 1.4), abs(verts[:, 0] - 4.2)), 0, atol=0.12)
 
 
+def test_an_isosurface_comparison_draws_one_panel_per_field(tmp_path):
+    from PIL import Image
+
+    from elfkit.analysis.plots import isosurface_comparison_png, isosurface_png
+
+    atoms = CELLS["cubic"]()
+    frac = Grid(atoms.cell.array, (20, 20, 20)).frac_coords()
+    field = Field(atoms, 0.5 + 0.4 * np.cos(2 * np.pi * frac[..., 0]), "elf")
+    single = isosurface_png(field, 0.5, tmp_path / "one.png", "one")
+    pair = isosurface_comparison_png({"predicted": field, "DFT": field}, 0.5, tmp_path / "two.png", "title")
+    width_single, width_pair = Image.open(single).size[0], Image.open(pair).size[0]
+    assert 1.6 * width_single < width_pair < 2.4 * width_single
+
+
 def test_page_shows_the_topology_warnings_and_the_points_listed_apart(tmp_path):
     from elfkit.analysis.page import write_page
     from elfkit.analysis.topology import topology

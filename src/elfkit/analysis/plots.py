@@ -177,9 +177,25 @@ def isosurface_png(field: Field, isovalue: float, path: Path, label: str) -> Pat
     """A static 3D view of one ELF isosurface (`label` says which value and why) with the unit
     cell, the atoms by element and their periodic images; axes in Å, equally scaled."""
     plt = _pyplot()
-    verts, faces = isosurface_mesh(field, isovalue, mesh_shape(field))
     fig = plt.figure(figsize=(5.5, 5))
-    ax = fig.add_subplot(projection="3d")
+    _draw_isosurface(fig.add_subplot(projection="3d"), field, isovalue, label)
+    return _save(fig, path)
+
+
+def isosurface_comparison_png(fields: dict[str, Field], isovalue: float, path: Path, title: str = "") -> Path:
+    """The isosurfaces at `isovalue` of several ELFs of one structure side by side (e.g.
+    predicted and DFT), each panel titled by its key, drawn as `isosurface_png` draws one."""
+    plt = _pyplot()
+    fig = plt.figure(figsize=(4.5 * len(fields), 4.5))
+    for number, (label, field) in enumerate(fields.items(), start=1):
+        _draw_isosurface(fig.add_subplot(1, len(fields), number, projection="3d"), field, isovalue, label)
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def _draw_isosurface(ax, field: Field, isovalue: float, label: str) -> None:
+    verts, faces = isosurface_mesh(field, isovalue, mesh_shape(field))
     if len(faces):
         ax.plot_trisurf(verts[:, 0], verts[:, 1], verts[:, 2], triangles=faces, color="gold", alpha=0.5, lw=0)
     for start, end in cell_edges(field.atoms.cell.array):
@@ -192,7 +208,6 @@ def isosurface_png(field: Field, isovalue: float, path: Path, label: str) -> Pat
     ax.set_box_aspect(np.ptp(corners, axis=0))
     ax.legend(loc="upper left", fontsize=8)
     ax.set(title=label, xlabel="x (Å)", ylabel="y (Å)", zlabel="z (Å)")
-    return _save(fig, path)
 
 
 def screen_plot(rows: list[dict], path: Path) -> Path:

@@ -1,0 +1,51 @@
+"""The benchmark report (benchmarks/bench_report.py) states each seed claim and issue target
+against the numbers it is given: met where met, "falls short" where not, and says why a
+section is missing."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import bench_report  # noqa: E402
+
+
+def _fluid_rows(model: str, r2_by_rs: dict[float, float]) -> list[dict]:
+    rows = []
+    for rs, r2 in r2_by_rs.items():
+        rows.append({"model": model, "stratum": f"rs {rs:g}", "samples": 2, "r2": r2, "r2_min": r2, "mae": 0.01, "rmse": 0.03 - 0.01 * rs,
+                     "wasserstein_1": 0.001, "long_wavelength_power_fraction": 1.5 - 0.5 * rs, "correlation_length_angstrom": 0.3})
+    return rows
+
+
+@pytest.fixture
+def report_folder(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench_report, "OUT", tmp_path)
+    monkeypatch.setattr(bench_report, "REPORT", tmp_path / "RESULTS.md")
+    return tmp_path
+
+
+def test_the_report_says_where_a_model_misses_seed_000s_line(report_folder):
+    table = _fluid_rows("good", {1.25: 0.995, 1.5: 0.993}) + _fluid_rows("weak", {1.25: 0.995, 1.5: 0.985})
+    fluid = {"models": [{"name": "good"}, {"name": "weak"}], "table": table, "section_seconds": 60}
+    (report_folder / "fluid.json").write_text(json.dumps(fluid))
+    text = bench_report.write_report({"date": "today", "commit": "abc", "elfkit": "0", "machine": "here", "models": {}},
+                                     {"metals": "no `metals` model is shipped yet"})
+    good = next(line for line in text.splitlines() if line.startswith("- **good**"))
+    weak = next(line for line in text.splitlines() if line.startswith("- **weak**"))
+    assert "in every density: meets it" in good and "falls short" not in good
+    assert "rs 1.5 at R² 0.9850" in weak and "falls short" in weak
+    assert "grows with pressure" in good and "holds here" in good
+    assert "Not in this report: no `metals` model is shipped yet." in text
+    assert (report_folder / "RESULTS.md").read_text() == text
+
+
+def test_the_speed_section_checks_issue_15s_targets(report_folder):
+    rows = [{"natoms": n, "grid": [g] * 3, "seconds_total": t, "seconds_predict": t * 0.9, "peak_memory_gb": m}
+            for n, g, t, m in ((64, 45, 0.8, 0.4), (10000, 240, 90.0, 3.5))]
+    (report_folder / "speed.json").write_text(json.dumps({"rows": rows, "threads": 2, "slope": 1.0, "section_seconds": 5}))
+    text = bench_report.write_report({"date": "d", "commit": "c", "elfkit": "0", "machine": "m", "models": {}})
+    assert "- 64 atoms in 0.8 s including loading (target < 1 s): meets it." in text
+    assert "10,000 atoms in 90 s and 3.50 GB (targets < 60 s, < 4 GB): **falls short**." in text
