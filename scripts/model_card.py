@@ -30,8 +30,10 @@ HYDROGEN_LIMITS = [
 METAL_LIMITS = [
     "- Trained on metals only, in common unary and binary prototypes from ambient volume to half; hydrogen, "
     "hydrides and elements outside the list above get a warning and are not expected to be accurate.",
-    "- Each element's labels come from one engine with one valence shell (see What it predicts); near the nuclei the "
-    "valence ELF depends on that engine's pseudopotential or setup, so it is that engine's ELF the model reproduces.",
+    "- Labels come from two engines whose valence shells differ (see What it predicts); the model reads the SAD of "
+    "exactly the labelling engine's valence electrons (features `sad+engine-valence`) and predicts the ELF of the engine "
+    "`elfkit dft` would use: QE where elfkit has a pseudopotential for every element, else GPAW. Near the nuclei the "
+    "valence ELF depends on that pseudopotential or setup, so it is that engine's ELF the model reproduces.",
 ]
 
 
