@@ -30,9 +30,9 @@ import numpy as np
 from ase import Atoms
 from scipy import fft
 
+from elfkit.errors import ElfkitError
 from elfkit.grid import Grid, check_grid_shape
 from elfkit.physics import RHO_MIN_AU, elf_from_density
-from elfkit.errors import ElfkitError
 from elfkit.sad import ENGINE_KINDS, engine_valence_electrons, sad_reciprocal_and_wave_vectors
 from elfkit.units import BOHR_IN_ANGSTROM
 
@@ -137,6 +137,13 @@ def model_inputs(atoms: Atoms, grid_shape, feature_set: FeatureSet | str = Featu
     rho, gradient, laplacian = density_derivatives(atoms, grid_shape, engine or prediction_engine(atoms))
     _fill_density_channels(out, rho, gradient, laplacian, first=len(CHANNELS))
     return out
+
+
+def features_of(config: dict) -> FeatureSet:
+    """The feature set a grid model's config names (`sad` when it names none)."""
+    return FeatureSet(config.get("features", FeatureSet.SAD.value))
+
+
 _SPLINE_INNER_SPACING_ANGSTROM = 0.01
 _SAD_TAIL_E_PER_BOHR3 = 1e-7
 """Atomic densities are summed out to the radius where they fall below this (e/bohr³)."""

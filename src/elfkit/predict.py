@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from ase import Atoms
 
-from elfkit.features import FeatureSet, model_inputs
+from elfkit.features import features_of, model_inputs
 from elfkit.field import Field
 from elfkit.grid import DEFAULT_SPACING_ANGSTROM, Grid, check_grid_shape
 from elfkit.models.checkpoint import LoadedModel, load_model
@@ -309,7 +309,7 @@ def predict(
         internal = middle_spacing_grid(network_cell.cell.array, spacing_range)
     needed = inference_plan(loaded.net, math.prod(internal), whole_cell_points)[1] + output_bytes
     check_memory("prediction", shape, source, needed=needed)
-    features = model_inputs(network_cell, internal, loaded.net.config.get("features", FeatureSet.SAD))
+    features = model_inputs(network_cell, internal, features_of(loaded.net.config))
     logits = network_logits(loaded.net, features, whole_cell_points)
     if network_cell is not atoms or internal != shape:
         points = Grid(cell, shape).cart_coords()

@@ -44,7 +44,7 @@ from elfkit.units import BOHR_IN_ANGSTROM
 ENGINE_KINDS = ("qe", "gpaw")
 DENSITY_KINDS = ("total", "valence") + ENGINE_KINDS
 _TABLE = "sad_densities.npz"
-_ENGINE_TABLE = "engine_valence_densities.npz"
+ENGINE_VALENCE_TABLE = "engine_valence_densities.npz"
 _FINE_DR_ANGSTROM = 0.004
 _DK = 0.01
 _NEGLIGIBLE_DENSITY = 1e-10
@@ -62,7 +62,7 @@ def engine_valence_electrons(z: int, engine: str) -> float:
     """Electrons that `engine` ("qe" or "gpaw") treats explicitly for element `z` (0: no
     pseudopotential or setup of that engine in elfkit's table)."""
     _check_kind(engine)
-    counts = _table(_ENGINE_TABLE)[f"{engine}_valence_electrons"]
+    counts = _table(ENGINE_VALENCE_TABLE)[f"{engine}_valence_electrons"]
     return float(counts[z - 1]) if 1 <= z <= len(counts) else 0.0
 
 
@@ -74,7 +74,7 @@ def _check_kind(kind: str) -> None:
 def atomic_density(z: int, kind: str = "total") -> tuple[np.ndarray, np.ndarray]:
     """Radial free-atom density of element `z`: radii in Å and density in electrons/Å³."""
     _check_kind(kind)
-    table = _table(_ENGINE_TABLE if kind in ENGINE_KINDS else _TABLE)
+    table = _table(ENGINE_VALENCE_TABLE if kind in ENGINE_KINDS else _TABLE)
     if not 1 <= z <= len(table["z"]):
         raise ElfkitError(f"no atomic density for Z={z} (elfkit covers H to Bi)")
     if kind in ENGINE_KINDS and engine_valence_electrons(z, kind) == 0:

@@ -19,7 +19,8 @@ from pathlib import Path
 from torch import nn
 
 from elfkit.errors import ElfkitError
-from elfkit.features import FeatureSet
+from elfkit.features import FeatureSet, features_of
+from elfkit.sad import ENGINE_VALENCE_TABLE
 
 FORMAT_VERSION = 1
 _KEY = "elfkit"
@@ -54,11 +55,8 @@ def sad_table_hash(table: str = "sad_densities.npz") -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
-_ENGINE_TABLE = "engine_valence_densities.npz"
-
-
 def _reads_engine_table(config: dict) -> bool:
-    return config.get("features", FeatureSet.SAD.value) != FeatureSet.SAD.value
+    return features_of(config) != FeatureSet.SAD
 
 
 def save_model(path: str | Path, net: nn.Module, metadata: dict) -> Path:
@@ -76,7 +74,7 @@ def save_model(path: str | Path, net: nn.Module, metadata: dict) -> Path:
         **metadata,
     }
     if _reads_engine_table(net.config):
-        header["engine_valence_table"] = sad_table_hash(_ENGINE_TABLE)
+        header["engine_valence_table"] = sad_table_hash(ENGINE_VALENCE_TABLE)
     tensors = {name: t.detach().cpu().float().contiguous() for name, t in net.state_dict().items()}
     with atomic_output(path) as tmp:
         save_file(tensors, str(tmp), metadata={_KEY: json.dumps(header)})
@@ -136,5 +134,5 @@ def _check_compatible(path: Path, header: dict) -> None:
         raise CheckpointError(f"{path}: model format {header.get('format_version')}, this elfkit reads {FORMAT_VERSION}")
     if header.get("sad_table") != sad_table_hash():
         raise CheckpointError(f"{path}: made with another SAD table than this elfkit's")
-    if _reads_engine_table(header.get("config", {})) and header.get("engine_valence_table") != sad_table_hash(_ENGINE_TABLE):
+    if _reads_engine_table(header.get("config", {})) and header.get("engine_valence_table") != sad_table_hash(ENGINE_VALENCE_TABLE):
         raise CheckpointError(f"{path}: made with another engine-valence density table than this elfkit's")

@@ -28,11 +28,11 @@ import numpy as np
 import torch
 
 import elfkit
+from elfkit.features import features_of
 from elfkit.models import build
 from elfkit.models.checkpoint import save_model
 from elfkit.train.augment import augment
 from elfkit.train.config import TrainConfig
-from elfkit.features import FeatureSet
 from elfkit.train.loader import LabelledGrid, load_split, spread_subset, training_block
 from elfkit.train.losses import UncertaintyWeights, grad_loss, hist_loss, vox_loss
 
@@ -116,7 +116,7 @@ class Trainer:
 
     def load_data(self, on_progress: Callable[[int, int], None] | None = None) -> None:
         """Read the train split and the fixed validation subset into memory."""
-        features = self.config.model.get("features", FeatureSet.SAD)
+        features = features_of(self.config.model)
         self.train_grids = load_split(self.config.datasets, "train", on_progress, features)
         self.val_grids = spread_subset(load_split(self.config.datasets, "val", features=features), self.config.validation_samples)
 
