@@ -37,6 +37,7 @@ METAL_LIMITS = [
 ]
 
 
+WEAK_R2 = 0.9
 GRID_LIMIT = (
     "- The network sees voxels: grids whose spacing lies outside the training range are predicted on a grid inside "
     "it and interpolated (periodic cubic spline), and skewed cells run as the most nearly orthogonal supercell of "
@@ -103,7 +104,22 @@ def card(model: str, evaluations: list[dict]) -> str:
         GRID_LIMIT if "receptive_radius_voxels" in meta else POINT_LIMIT,
         limits[1],
     ]
+    weak = weak_elements(meta["name"], evaluations)
+    if weak:
+        lines.append(f"- Elements whose test R² (tables above) is below {WEAK_R2}: {weak}. Expect errors there "
+                     "well beyond the means, and check such a prediction against `elfkit dft` before relying on it.")
     return "\n".join(lines) + "\n"
+
+
+def weak_elements(model: str, evaluations: list[dict]) -> str:
+    """Each element whose per-element R² in any evaluation is below WEAK_R2, with that R² and dataset."""
+    weak = [
+        f"{row['stratum'].removeprefix('element ')} {row['r2']:.3f} (`{result['dataset']}`)"
+        for result in evaluations
+        for row in result["table"]
+        if row["model"] == model and row["stratum"].startswith("element ") and row["r2"] < WEAK_R2
+    ]
+    return ", ".join(weak)
 
 
 def label_engines(meta: dict) -> str:

@@ -323,7 +323,6 @@ CASES = [
     ("predict-missing", ["predict", "{in}/missing.cif", "--model", "{in}/tiny.safetensors"], "missing.cif: no such file"),
     ("predict-nan-position", ["predict", "{in}/nan_position.vasp", "--model", "{in}/tiny.safetensors"], "nan_position.vasp: non-finite"),
     ("predict-unknown-model", ["predict", "{in}/good.vasp", "--model", "nomodel"], "nomodel: no such model file or shipped model"),
-    ("predict-metal-no-model-yet", ["predict", "{in}/good.vasp"], "good.vasp: Li2: no `metals` model is shipped yet"),
     ("predict-corrupt-model", ["predict", "{in}/good.vasp", "--model", "{in}/binary.cif"], "binary.cif: not an elfkit model file"),
     ("predict-zero-grid", ["predict", "{in}/good.vasp", "--grid", "0", "0", "0"], "three positive sizes"),
     ("predict-negative-spacing", ["predict", "{in}/good.vasp", "--spacing", "-1"], "spacing must be positive"),

@@ -332,19 +332,14 @@ def test_lattice_cosets_are_one_per_coset():
 
 
 def test_the_default_model_follows_the_elements(fluid_h64, lah10):
-    """Pure hydrogen and hydrides get `hydrogen`; metals only get `metals` (refused while it is
-    not shipped); the nonmetals are pymatgen's."""
+    """Pure hydrogen and hydrides get `hydrogen`; metals only get the shipped `metals`; the
+    nonmetals are pymatgen's."""
     from pymatgen.core import Element
 
     from elfkit.models.checkpoint import shipped_models
-    from elfkit.errors import ElfkitError
     from elfkit.predict import METALS_MODEL, NONMETALS, choose_model
 
     assert NONMETALS == {Element.from_Z(z).symbol for z in range(1, 87) if not Element.from_Z(z).is_metal}
     assert choose_model(fluid_h64) == choose_model(lah10) == "hydrogen"
     metals = lah10[[s != "H" for s in lah10.get_chemical_symbols()]]
-    if METALS_MODEL in shipped_models():
-        assert choose_model(metals) == METALS_MODEL
-    else:
-        with pytest.raises(ElfkitError, match="no `metals` model is shipped yet"):
-            choose_model(metals)
+    assert choose_model(metals) == METALS_MODEL and METALS_MODEL in shipped_models()

@@ -51,3 +51,30 @@ def test_a_crystal_scored_against_itself_has_perfect_topology_and_the_baseline_d
     assert own["recall_maxima"] == own["recall_saddles"] == 1.0 and own["networking_value_error"] == 0.0
     baseline = topology_scores(baseline_field(sample.atoms, sample.elf.shape), reference)
     assert baseline["networking_value_error"] > 0.01 or baseline["recall_saddles"] < 1.0
+
+
+def test_the_metals_model_is_shipped_with_its_card_and_the_three_metal_datasets():
+    assert "metals" in shipped_models()
+    path = shipped_models()["metals"]
+    assert path.stat().st_size < 20 * 2**20
+    assert path.with_suffix(".md").is_file()
+    metadata = load_model("metals").metadata
+    assert [d["name"] for d in metadata["datasets"]] == ["metals", "metals-900", "metals-gpaw"]
+    assert metadata["train_config"]["model"]["features"] == "sad+engine-valence"
+    assert {"La", "Y", "Ca"} <= set(metadata["domain"]["elements"]) and "H" not in metadata["domain"]["elements"]
+
+
+def test_the_metals_model_predicts_a_held_out_light_metal_cell():
+    """The first test-split cell of `metals` (QE labels), predicted on its own grid."""
+    sample = next(iter(elfkit.data.open("metals", split="test")))
+    pred = predict(sample.atoms, sample.elf.shape, "metals").values
+    assert pred.min() >= 0.0 and pred.max() <= 1.0
+    residual = pred - sample.elf
+    assert 1 - (residual**2).sum() / ((sample.elf - sample.elf.mean()) ** 2).sum() > 0.8
+    assert domain_warnings(sample.atoms, "metals") == []
+
+
+def test_the_metals_model_names_hydrogen_as_outside_its_domain(lah10):
+    assert any(w.startswith("elements H are outside") for w in domain_warnings(lah10, "metals"))
+    metal_sublattice = lah10[[s != "H" for s in lah10.get_chemical_symbols()]]
+    assert domain_warnings(metal_sublattice, "metals") == []

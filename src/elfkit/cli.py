@@ -527,7 +527,7 @@ def predict(
     model: Annotated[
         Optional[str],
         typer.Option(
-            help="Shipped model name (hydrogen, hydrogen-point), a model file, or several joined by + (their mean ELF, "
+            help="Shipped model name (hydrogen, hydrogen-point, metals), a model file, or several joined by + (their mean ELF, "
             "e.g. hydrogen+hydrogen-point). Default: metals for structures of metals only, else hydrogen."
         ),
     ] = None,
@@ -542,12 +542,12 @@ def predict(
 ):
     """Predict the ELF of structures from their geometry with a trained model."""
     from elfkit.io import save_field
-    from elfkit.predict import domain_warnings, get_model
+    from elfkit.predict import choose_model, domain_warnings, get_model
     from elfkit.predict import predict as predict_elf
 
     _check_grid_options(grid, spacing)
     jobs = _prediction_jobs(structures, output, out_dir, fmt.value)
-    models = [get_model(model or _chosen_model(atoms, label)) for label, atoms, _ in jobs]
+    models = [get_model(model or choose_model(atoms)) for _, atoms, _ in jobs]
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
     for (label, atoms, path), loaded in _progress(list(zip(jobs, models)), "predicting"):
@@ -557,17 +557,6 @@ def predict(
         field = predict_elf(atoms, _grid_shape(atoms, grid, spacing), loaded, symmetrize=symmetrize, source=label)
         save_field(path, field)
         typer.echo(f"wrote {path}: ELF on {_shape(field.values.shape)} (model {loaded.name}, {time.perf_counter() - started:.2f} s)")
-
-
-def _chosen_model(atoms, label: str) -> str:
-    """`choose_model` with the input named in its error."""
-    from elfkit.errors import ElfkitError
-    from elfkit.predict import choose_model
-
-    try:
-        return choose_model(atoms)
-    except ElfkitError as error:
-        raise ElfkitError(f"{label}: {error}") from None
 
 
 def _check_grid_options(grid: Optional[tuple[int, int, int]], spacing: float) -> None:

@@ -66,19 +66,10 @@ def _cached_model(path: str, modified: float) -> LoadedModel:
 
 def choose_model(atoms: Atoms) -> str:
     """The shipped model for `atoms` when none is named: `metals` for a structure of metals
-    only, else `hydrogen` (its domain warnings name any element it never saw). An ElfkitError
-    when the model chosen is not shipped."""
-    from elfkit.errors import ElfkitError
-    from elfkit.models.checkpoint import shipped_models
-
+    only, else `hydrogen` (its domain warnings name any element it never saw)."""
     symbols = set(atoms.get_chemical_symbols())
     if not symbols or symbols & NONMETALS:
         return DEFAULT_MODEL
-    if METALS_MODEL not in shipped_models():
-        raise ElfkitError(
-            f"{atoms.get_chemical_formula()}: no `{METALS_MODEL}` model is shipped yet for structures of metals only; "
-            "name a trained model file with --model"
-        )
     return METALS_MODEL
 
 
