@@ -9,7 +9,7 @@ step kept. Each frame's info holds rs_bohr, temperature_k (the thermostat's), th
 temperature, step and time_fs. No ELF is computed here: the benchmark predicts it.
 
 Run:  python scripts/make_md_trajectory.py --out benchmarks/data/hydrogen_md.extxyz.gz
-      (4 densities x 250 frames: about an hour per density on one core; --workers 2 runs two at once)
+      (4 densities x 250 frames: about 13 minutes per density on one core; --workers 2 runs two at once)
 """
 
 from __future__ import annotations
