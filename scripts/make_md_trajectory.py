@@ -9,7 +9,8 @@ step kept. Each frame's info holds rs_bohr, temperature_k (the thermostat's), th
 temperature, step and time_fs. No ELF is computed here: the benchmark predicts it.
 
 Run:  python scripts/make_md_trajectory.py --out benchmarks/data/hydrogen_md.extxyz.gz
-      (4 densities x 250 frames: about 13 minutes per density on one core; --workers 2 runs two at once)
+      (4 densities x 250 frames at 2000 K, the rs and T of hydrogen-fluid snapshots so that `make bench` can
+      plot phi against their pressure: about 12 minutes per density on one core; --workers 2 runs two at once)
 """
 
 from __future__ import annotations
@@ -46,8 +47,9 @@ def run_density(rs_bohr: float, options: argparse.Namespace) -> list:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rs", type=float, nargs="+", default=[1.3, 1.45, 1.6, 1.75], help="densities rs (bohr)")
-    parser.add_argument("--temperature", type=float, default=1500.0, help="thermostat temperature (K)")
+    parser.add_argument("--rs", type=float, nargs="+", default=[1.25, 1.5, 1.625, 1.75],
+                        help="densities rs (bohr); the defaults are the hydrogen-fluid dataset's, whose snapshots give the pressure")
+    parser.add_argument("--temperature", type=float, default=2000.0, help="thermostat temperature (K)")
     parser.add_argument("--frames", type=int, default=250, help="frames kept per density (one per MD step)")
     parser.add_argument("--equilibration-fs", type=float, default=100.0)
     parser.add_argument("--natoms", type=int, default=64)
