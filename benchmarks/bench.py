@@ -8,8 +8,8 @@ metals (voxel R² per element, parity of ELF maxima, two binaries), templates (s
 superhydride-former sublattices, the LaH10 example, a DFT check of the top five), trajectory
 (networking value of every frame of benchmarks/data/hydrogen_md.extxyz.gz, made by
 scripts/make_md_trajectory.py), speed (prediction time and memory against cell size, QE on
-the same cells as far as it goes). A section whose inputs do not exist yet (no shipped
-`metals` model, no trajectory file) says so in the report instead of numbers.
+the same cells as far as it goes). A section whose inputs do not exist yet (no
+trajectory file) says so in the report instead of numbers.
 
 Each section keeps its raw result in benchmarks/results/bench/SECTION.json; with --resume a
 section whose result exists is not recomputed (a killed run goes on where it stopped), and
@@ -54,13 +54,6 @@ def save(name: str, result: dict) -> dict:
     with atomic_text_output(OUT / f"{name}.json") as handle:
         json.dump(result, handle, indent=1)
     return result
-
-
-def shipped(name: str) -> bool:
-    """Whether the package ships model `name`."""
-    from elfkit.models.checkpoint import shipped_models
-
-    return name in shipped_models()
 
 
 def run_fluid(options) -> dict:
@@ -275,8 +268,6 @@ SECTIONS = {
 
 def missing_input(name: str) -> str | None:
     """Why section `name` cannot run here, or None."""
-    if name in ("metals", "templates") and not shipped("metals"):
-        return "no `metals` model is shipped yet (issue 16)"
     if name == "trajectory" and not TRAJECTORY.exists():
         return f"no trajectory at {TRAJECTORY.relative_to(ROOT)} yet (make it with scripts/make_md_trajectory.py)"
     return None
