@@ -183,7 +183,6 @@ BAD = [
     (["{lah10}", "--model", "{model}", "--pressure-scale", "half"], "--pressure-scale half: give numbers"),
     (["{lah10}", "--elf", "{lah10}", "--pressure-scale", "0.5"], "--pressure-scale needs --model"),
     (["{lah10}", "--model", "{missing}"], "missing.cif: no such model file or shipped model"),
-    (["{lah10}", "--model", "metals"], "metals: no such model file or shipped model"),
     (["{lah10}", "--model", "{model}", "--workers", "0"], "--workers must be at least 1, got 0"),
     (["{lah10}", "--model", "{model}", "--spacing", "0"], "grid spacing must be positive"),
 ]
