@@ -2,9 +2,14 @@
 the same probe points of hydrogen-fluid, scored on uniform points of validation grids.
 
     python benchmarks/point_ablation.py [--train 80] [--val 16] [--steps 2500] [--threads 2]
+        [--variants NAME...] [--hold-out-hot] [--out FILE]
 
 Variants: the density channels at the point alone (no neighbourhood), l_max 0 (radial only) at
-4 Å, and l_max 3 at cutoffs of 3, 4 and 5 Å. Every variant sees the same training points
+4 Å, l_max 3 at cutoffs of 3, 4 and 5 Å, and at 4 Å with 1 to 3 atom-environment weights
+(`elfkit.models.point.atom_environment`). `--hold-out-hot` keeps the train split's hot (3000 K)
+trajectories at rs 1.625 and 1.75 bohr, where the shipped model is weakest, out of training and
+scores every third of their snapshots as strata of their own ("hot rs ..."): a regime the val
+split does not contain, judged without touching test. Every variant sees the same training points
 (`--points` per grid, half uniform, half by ELF² as in training), the same batches and the
 same optimiser (Adam, cosine learning rate, L1 loss on the ELF); validation is R² over all
 uniform points of the validation grids, overall and per density. The numbers are for design,
@@ -29,14 +34,20 @@ VARIANTS = {
     "l_max 3, 3 Å": {"cutoff": 3.0, "l_max": 3, "channels": 8},
     "l_max 3, 4 Å": {"cutoff": 4.0, "l_max": 3, "channels": 8},
     "l_max 3, 5 Å": {"cutoff": 5.0, "l_max": 3, "channels": 8},
+    "environment 1": {"cutoff": 4.0, "l_max": 3, "channels": 8, "environment": 1},
+    "environment 2": {"cutoff": 4.0, "l_max": 3, "channels": 8, "environment": 2},
+    "environment 3": {"cutoff": 4.0, "l_max": 3, "channels": 8, "environment": 3},
 }
-CUTOFFS = sorted({v["cutoff"] for v in VARIANTS.values()})
 RADIAL = 16
+HOT_K = 3000.0
+HOT_DENSITIES_BOHR = (1.625, 1.75)
 
 
-def probe_inputs(sample, count: int, weighted_fraction: float, seed: int) -> dict:
-    """Probe points of one grid: the basis at every cutoff of CUTOFFS (l_max 3), the density
-    channels and the DFT ELF."""
+def probe_inputs(sample, count: int, weighted_fraction: float, seed: int, variants: dict, stratum: str | None = None) -> dict:
+    """Probe points of one grid: the basis of every (cutoff, environment) of `variants` (l_max 3),
+    the density channels and the DFT ELF."""
+    from elfkit.models.point import atom_environment
+
     from elfkit.features import point_channels, sad_radius
     from elfkit.geometry import point_neighbours
     from elfkit.grid import Grid
@@ -46,18 +57,23 @@ def probe_inputs(sample, count: int, weighted_fraction: float, seed: int) -> dic
 
     index = pool_indices(sample.elf, count, weighted_fraction, np.random.default_rng(seed))
     points = Grid(sample.atoms.cell.array, sample.elf.shape).cart_coords().reshape(-1, 3)[index]
-    pairs = point_neighbours(sample.atoms, points, max(max(CUTOFFS), sad_radius(sample.atoms)))
+    kinds = sorted({_kind(v) for v in variants.values()})
+    pairs = point_neighbours(sample.atoms, points, max(max(c for c, _ in kinds), sad_radius(sample.atoms)))
     return {
-        "basis": {c: neighbour_basis(sample.atoms, points, c, RADIAL, 3, pairs) for c in CUTOFFS},
+        "basis": {(c, e): neighbour_basis(sample.atoms, points, c, RADIAL, 3, pairs, atom_weights=atom_environment(sample.atoms, e)) for c, e in kinds},
         "density": torch.from_numpy(point_channels(sample.atoms, points, pairs=pairs).T.copy()),
         "elf": torch.from_numpy(np.asarray(sample.elf, dtype=np.float32).ravel()[index]),
-        "stratum": stratum_of(sample),
+        "stratum": stratum or stratum_of(sample),
     }
 
 
+def _kind(variant: dict) -> tuple[float, int]:
+    return variant["cutoff"], variant.get("environment", 0)
+
+
 def inputs_of(pool: dict, variant: dict, rows=slice(None)) -> tuple[torch.Tensor, torch.Tensor]:
-    """The basis of the variant's cutoff, cut to its l_max, and the density channels."""
-    basis = pool["basis"][variant["cutoff"]][rows]
+    """The basis of the variant's cutoff and environment, cut to its l_max, and the density channels."""
+    basis = pool["basis"][_kind(variant)][rows]
     return basis[:, :, : (variant["l_max"] + 1) ** 2], pool["density"][rows]
 
 
@@ -99,6 +115,15 @@ def score(net, variant: dict, val: list[dict]) -> dict:
     return {"r2": everything["r2"], "mae": everything["mae"], "r2_per_stratum": per}
 
 
+def _hot_keys(every: int = 3) -> dict[str, str]:
+    """Keys of the train split's 3000 K snapshots at HOT_DENSITIES_BOHR, every `every`-th scored
+    (the stratum name as value) and all of them held out of training."""
+    import elfkit.data
+
+    rows = [r for r in elfkit.data.open("hydrogen-fluid").rows() if r["split"] == "train" and r["temperature_k"] == HOT_K and r["metadata"]["rs_bohr"] in HOT_DENSITIES_BOHR]
+    return {r["key"]: f"hot rs {r['metadata']['rs_bohr']}" if n % every == 0 else "" for n, r in enumerate(rows)}
+
+
 def main() -> None:
     import elfkit.data
     from elfkit.train.loader import spread_subset, stratum_of
@@ -111,22 +136,28 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2500)
     parser.add_argument("--batch", type=int, default=4096)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--variants", nargs="+", choices=sorted(VARIANTS), default=sorted(VARIANTS), metavar="NAME", help="variants to train (default: all)")
+    parser.add_argument("--hold-out-hot", action="store_true", help="score the hot low-density train trajectories, held out of training")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    chosen = {split: spread_subset(list(elfkit.data.open("hydrogen-fluid", split=split)), n, stratum_of) for split, n in (("train", args.train), ("val", args.val))}
-    train = [probe_inputs(s, args.points, 0.5, i) for i, s in enumerate(chosen["train"])]
-    val = [probe_inputs(s, args.val_points, 0.0, 10_000 + i) for i, s in enumerate(chosen["val"])]
+    variants = {name: VARIANTS[name] for name in args.variants}
+    hot = _hot_keys() if args.hold_out_hot else {}
+    pool = [s for s in elfkit.data.open("hydrogen-fluid", split="train") if s.key not in hot]
+    chosen = {"train": spread_subset(pool, args.train, stratum_of), "val": spread_subset(list(elfkit.data.open("hydrogen-fluid", split="val")), args.val, stratum_of)}
+    train = [probe_inputs(s, args.points, 0.5, i, variants) for i, s in enumerate(chosen["train"])]
+    val = [probe_inputs(s, args.val_points, 0.0, 10_000 + i, variants) for i, s in enumerate(chosen["val"])]
+    val += [probe_inputs(s, args.val_points, 0.0, 20_000 + i, variants, hot[s.key]) for i, s in enumerate(elfkit.data.open("hydrogen-fluid", split="train")) if hot.get(s.key)]
     print(f"inputs of {len(train)} + {len(val)} grids in {time.perf_counter() - started:.0f} s", flush=True)
     rows = {}
-    for name, variant in VARIANTS.items():
+    for name, variant in variants.items():
         started = time.perf_counter()
         net = train_variant(variant, train, args.steps, args.batch, seed=0)
         rows[name] = {**variant, **score(net, variant, val), "train_seconds": time.perf_counter() - started}
         print(name, json.dumps(rows[name]), flush=True)
     args.out.parent.mkdir(exist_ok=True)
-    settings = {k: getattr(args, k) for k in ("train", "val", "points", "val_points", "steps", "batch", "threads")}
+    settings = {k: getattr(args, k) for k in ("train", "val", "points", "val_points", "steps", "batch", "threads", "hold_out_hot")}
     args.out.write_text(json.dumps({"dataset": "hydrogen-fluid", "settings": {**settings, "train_grids": len(train), "val_grids": len(val)}, "variants": rows}, indent=1) + "\n")
     strata = sorted(next(iter(rows.values()))["r2_per_stratum"])
     print("| variant | val R² | MAE | " + " | ".join(strata) + " | train (s) |")

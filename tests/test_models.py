@@ -28,7 +28,7 @@ def _random_network(dilations=(1, 2), blocks=1, **options):
 
 def _random_point_network():
     torch.manual_seed(4)
-    net = build("point", cutoff=2.5, radial=6, l_max=2, channels=3, hidden=16, layers=2)
+    net = build("point", cutoff=2.5, radial=6, l_max=2, channels=3, hidden=16, layers=2, environment=2)
     with torch.no_grad():
         for parameter in net.parameters():
             parameter.normal_(0.0, 0.3)
@@ -288,6 +288,20 @@ def test_the_point_model_gives_the_same_values_on_any_grid_and_off_grid(point_mo
     assert np.abs(direct - coarse[[2, 11], [5, 6], [14, 21]]).max() < TOLERANCE
     nucleus = h_crystal.positions[0]
     assert np.ptp(predict_points(h_crystal, [nucleus, nucleus + 1e-4], point_model)) < 1e-3
+
+
+def test_atom_environment_counts_a_molecular_partner_and_nothing_for_a_lone_atom():
+    """In a 10 Å box: a molecule at its bond length 0.75 Å gives each of its atoms one partner at
+    the first centre and none at the second; a lone atom gets only its constant weight."""
+    from ase import Atoms
+
+    from elfkit.models.point import atom_environment
+
+    atoms = Atoms("H3", positions=[[1, 1, 1], [1.75, 1, 1], [6, 6, 6]], cell=[10, 10, 10], pbc=True)
+    weights = atom_environment(atoms, 2)
+    assert np.allclose(weights[:, 0], 1)
+    assert np.allclose(weights[:2, 1], 1) and np.allclose(weights[:2, 2], np.exp(-((0.35 / 0.15) ** 2)))
+    assert np.allclose(weights[2, 1:], 0)
 
 
 def test_a_grid_models_point_values_interpolate_its_grid(unet_file, h_crystal):

@@ -7,7 +7,10 @@ A probe point r reads every atom (periodic images included) within `cutoff` Å:
 with d_j, u_j the distance and direction from r to atom j, B_n spherical Bessel functions of
 order 0 that vanish at the cutoff, f_c a cosine cutoff, Y_lm real spherical harmonics
 (l <= l_max <= 3) and g_l = 1 - exp(-(d / 0.25 Å)²) for l > 0 (so an atom sitting on the
-point contributes no direction and the field stays smooth there). `neighbour_basis` computes
+point contributes no direction and the field stays smooth there). With `environment` E > 0 each
+atom enters E + 1 times, weighted by 1 and by its `atom_environment` (smooth counts of its own
+neighbours at bond-like distances), so the point sees whether the atoms around it are bound in a
+molecule, stretched or alone, which angles alone resolve only coarsely. `neighbour_basis` computes
 A from geometry alone; it does not depend on the weights, so training computes it once per
 point. The network mixes the radial functions per l (learned, `channels` per l), takes the
 rotation invariants (the power spectrum sum_m c_klm c_k'lm of every channel pair and l),
@@ -31,20 +34,55 @@ from elfkit.models.prior import check_prior_floor, prior_logit
 from elfkit.features import DENSITY_CHANNELS, GE_ELF_CHANNEL
 
 NEAR_FIELD_ANGSTROM = 0.25
+ENVIRONMENT_CENTRES_ANGSTROM = (0.75, 1.1, 1.5)
+ENVIRONMENT_WIDTH_ANGSTROM = 0.15
 
 
-def neighbour_basis(atoms: Atoms, points: np.ndarray, cutoff: float, radial: int, l_max: int, pairs=None) -> torch.Tensor:
-    """A (P, radial, (l_max + 1)²) float32 at Cartesian `points` (P, 3) in Å (module docstring);
-    `pairs`: the points' `elfkit.geometry.Neighbours` out to at least `cutoff` (found when omitted)."""
+def atom_environment(atoms: Atoms, environment: int) -> np.ndarray:
+    """Weights (N, 1 + environment) per atom: 1, then for each of the first `environment`
+    ENVIRONMENT_CENTRES_ANGSTROM the smooth count sum_i exp(-((r_ij - centre) / width)²) of its
+    neighbours i (periodic images included; width ENVIRONMENT_WIDTH_ANGSTROM)."""
+    from ase.neighborlist import neighbor_list
+
+    if not 0 <= environment <= len(ENVIRONMENT_CENTRES_ANGSTROM):
+        raise ValueError(f"environment is 0 to {len(ENVIRONMENT_CENTRES_ANGSTROM)}, got {environment}")
+    weights = np.ones((len(atoms), 1 + environment))
+    if environment:
+        centres = np.asarray(ENVIRONMENT_CENTRES_ANGSTROM[:environment])
+        first, distance = neighbor_list("id", atoms, float(centres.max() + 4 * ENVIRONMENT_WIDTH_ANGSTROM))
+        gaussians = np.exp(-(((distance[:, None] - centres) / ENVIRONMENT_WIDTH_ANGSTROM) ** 2))
+        for k in range(environment):
+            weights[:, 1 + k] = np.bincount(first, gaussians[:, k], minlength=len(atoms))
+    return weights
+
+
+def neighbour_basis(
+    atoms: Atoms,
+    points: np.ndarray,
+    cutoff: float,
+    radial: int,
+    l_max: int,
+    pairs=None,
+    environment: int = 0,
+    atom_weights: np.ndarray | None = None,
+) -> torch.Tensor:
+    """A (P, radial (1 + environment), (l_max + 1)²) float32 at Cartesian `points` (P, 3) in Å
+    (module docstring); `pairs`: the points' `elfkit.geometry.Neighbours` out to at least
+    `cutoff` (found when omitted); `atom_weights`: `atom_environment(atoms, environment)` when
+    the caller has it already."""
     from elfkit.geometry import point_neighbours
 
     points = np.asarray(points, dtype=float).reshape(-1, 3)
     pairs = point_neighbours(atoms, points, cutoff) if pairs is None else pairs.within(cutoff)
+    weights = atom_environment(atoms, environment) if atom_weights is None else atom_weights
     distance = torch.from_numpy(pairs.distance).float()
     unit = torch.from_numpy(pairs.vector).float() / distance.clamp(min=1e-9)[:, None]
     angular = real_spherical_harmonics(unit, l_max)
     angular[:, 1:] *= (1 - torch.exp(-((distance / NEAR_FIELD_ANGSTROM) ** 2)))[:, None]
     radial_terms = _bessel(distance, cutoff, radial) * _cosine_cutoff(distance, cutoff)[:, None]
+    pair_weights = torch.from_numpy(weights[pairs.atom]).float()
+    radial_terms = (pair_weights[:, :, None] * radial_terms[:, None, :]).flatten(1)
+    radial = radial_terms.shape[1]
     counts = np.bincount(pairs.point, minlength=len(points))
     slot = torch.from_numpy(np.arange(len(pairs.point)) - np.repeat(np.cumsum(counts) - counts, counts))
     point = torch.from_numpy(pairs.point)
@@ -93,8 +131,8 @@ def _cosine_cutoff(distance: torch.Tensor, cutoff: float) -> torch.Tensor:
 
 
 class PointELF(nn.Module):
-    """ELF logits at probe points from `neighbour_basis` (P, radial, (l_max + 1)²) and the density
-    channels at the points (P, 4); see the module docstring."""
+    """ELF logits at probe points from `neighbour_basis` (P, radial (1 + environment), (l_max + 1)²)
+    and the density channels at the points (P, 4); see the module docstring."""
 
     input_channels = DENSITY_CHANNELS
 
@@ -107,6 +145,7 @@ class PointELF(nn.Module):
         hidden: int = 128,
         layers: int = 3,
         prior_floor: float = 0.05,
+        environment: int = 0,
     ):
         super().__init__()
         check_prior_floor(prior_floor)
@@ -118,9 +157,12 @@ class PointELF(nn.Module):
             "hidden": hidden,
             "layers": layers,
             "prior_floor": prior_floor,
+            "environment": environment,
         }
         self.cutoff, self.radial, self.l_max, self.prior_floor = cutoff, radial, l_max, prior_floor
-        self.mixing = nn.Parameter(torch.randn(l_max + 1, channels, radial) / math.sqrt(radial))
+        self.environment = environment
+        basis_radial = radial * (1 + environment)
+        self.mixing = nn.Parameter(torch.randn(l_max + 1, channels, basis_radial) / math.sqrt(basis_radial))
         sizes = [channels * channels * (l_max + 1) + len(DENSITY_CHANNELS)] + [hidden] * layers
         mlp: list[nn.Module] = []
         for a, b in zip(sizes[:-1], sizes[1:]):
@@ -162,11 +204,12 @@ class PointELF(nn.Module):
 
         points = np.asarray(points, dtype=float).reshape(-1, 3)
         images = PeriodicImages(atoms, max(self.cutoff, sad_radius(atoms)))
+        weights = atom_environment(atoms, self.environment)
         out = np.empty(len(points), dtype=np.float32)
         for start in range(0, len(points), batch):
             chunk = points[start : start + batch]
             pairs = images.neighbours(chunk)
-            basis = neighbour_basis(atoms, chunk, self.cutoff, self.radial, self.l_max, pairs)
+            basis = neighbour_basis(atoms, chunk, self.cutoff, self.radial, self.l_max, pairs, atom_weights=weights)
             density = torch.from_numpy(point_channels(atoms, chunk, pairs=pairs).T.copy())
             out[start : start + len(chunk)] = self(basis, density).numpy()
         return out

@@ -50,7 +50,7 @@ def _report(pool: PointPool, done: int, total: int, on_progress) -> PointPool:
 
 def build_pool(descriptor: dict, sample, count: int, weighted_fraction: float, seed: list[int]) -> PointPool:
     """The pool of `count` probe points of a dataset sample, drawn by a generator of `seed`, for
-    a point model of `descriptor` (its cutoff in Å, radial and l_max); picklable, so worker
+    a point model of `descriptor` (its cutoff in Å, radial, l_max and environment); picklable, so worker
     processes build pools in parallel."""
     from elfkit.features import point_channels, sad_radius
     from elfkit.geometry import point_neighbours
@@ -120,8 +120,9 @@ class PointTrainer(Trainer):
 
     @property
     def descriptor(self) -> dict:
-        """What a pool's inputs depend on: the network's cutoff (Å), radial functions and l_max."""
-        return {"cutoff": self.net.cutoff, "radial": self.net.radial, "l_max": self.net.l_max}
+        """What a pool's inputs depend on: the network's cutoff (Å), radial functions, l_max and
+        atom-environment weights."""
+        return {"cutoff": self.net.cutoff, "radial": self.net.radial, "l_max": self.net.l_max, "environment": self.net.environment}
 
     def training_batch(self, index: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, bool]:
         """`batch_points` probe points from `batch_samples` pools (pool `index` first, then
