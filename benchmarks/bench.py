@@ -61,7 +61,7 @@ def run_fluid(options) -> dict:
     from elfkit.analysis.plots import evaluation_plot
     from elfkit.evaluation import evaluate
 
-    result = evaluate(HYDROGEN_MODELS, "hydrogen-fluid", "test")
+    result = evaluate(HYDROGEN_MODELS, "hydrogen-fluid", "test", workers=options.workers)
     evaluation_plot(result, OUT / "residual_study.png")
     return {key: result[key] for key in ("models", "dataset", "split", "table")}
 
@@ -76,7 +76,7 @@ def run_crystals(options) -> dict:
     from elfkit.field import Field
     from elfkit.predict import predict
 
-    result = evaluate(HYDROGEN_MODELS, "hydrogen-crystals", "test")
+    result = evaluate(HYDROGEN_MODELS, "hydrogen-crystals", "test", workers=options.workers)
     pictures = []
     for sample in list(elfkit.data.open("hydrogen-crystals"))[:: 5]:
         reference = Field(sample.atoms, np.asarray(sample.elf, dtype=np.float32), "elf")
@@ -98,7 +98,7 @@ def run_metals(options) -> dict:
     out = {}
     for dataset in METAL_DATASETS:
         log(f"metals: {dataset}")
-        result = evaluate(["metals"], dataset, "test")
+        result = evaluate(["metals"], dataset, "test", workers=options.workers)
         evaluation_plot(result, OUT / f"metals_parity_{dataset}.png")
         out[dataset] = {key: result[key] for key in ("models", "table", "summary")}
     out["binaries"] = _binary_pictures()

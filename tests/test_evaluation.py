@@ -96,3 +96,14 @@ def test_the_markdown_table_of_metals_has_the_summary(metal_root, tiny_model, mo
     assert result.exit_code == 0, result.output
     assert "| tinymetal | element Li |" in result.output
     assert "parity R² of maxima" in result.output and "Spearman V/V0 0.6" in result.output
+
+
+def test_samples_fanned_out_over_two_workers_score_as_in_one_process(metal_root, tiny_model, monkeypatch):
+    from elfkit.evaluation import evaluate
+
+    monkeypatch.setenv("ELFKIT_DATA_DIR", str(metal_root))
+    alone, fanned = (evaluate(str(tiny_model), "tinymetals", workers=w) for w in (1, 2))
+    assert [(r["model"], r["key"]) for r in alone["samples"]] == [(r["model"], r["key"]) for r in fanned["samples"]]
+    for one, two in zip(alone["table"], fanned["table"]):
+        assert one["stratum"] == two["stratum"] and one["r2"] == pytest.approx(two["r2"], abs=1e-6)
+    assert fanned["summary"]["tinymetal"]["template_spearman"] == pytest.approx(alone["summary"]["tinymetal"]["template_spearman"], abs=1e-6)

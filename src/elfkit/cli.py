@@ -649,6 +649,7 @@ def evaluate(
     markdown: Annotated[bool, typer.Option("--markdown", help="Print the README's Markdown table.")] = False,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Also write the full JSON (per sample) here.")] = None,
     figure: Annotated[Optional[Path], typer.Option("--figure", help="Also draw the residual study against pressure, or for metals the parity of ELF maxima (PNG).")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Dask worker processes for the samples (default: one per core; 1: in this process).")] = None,
 ):
     """Accuracy of models on a dataset split (the same samples for each), per stratum and overall,
     beside the physics baseline; with --figure the residual study (R², long-wavelength power
@@ -661,8 +662,10 @@ def evaluate(
     from elfkit.evaluation import markdown_table
     from elfkit.io import check_output_file
     from elfkit.io._files import atomic_text_output
+    from elfkit.parallel import check_workers
     from elfkit.predict import get_model
 
+    check_workers(workers)
     for path in (output, figure):
         if path is not None:
             check_output_file(path)
@@ -671,8 +674,8 @@ def evaluate(
         raise ElfkitError(f"{dataset}: the {split.value} split holds no samples")
     for model in models:
         get_model(model)
-    with _status(f"evaluating {', '.join(models)} on {count} samples of {dataset}/{split.value}"):
-        result = run_evaluation(models, dataset, split.value)
+    with _counting_bar(f"evaluating {', '.join(models)} on {dataset}/{split.value}", count) as on_progress:
+        result = run_evaluation(models, dataset, split.value, on_progress=on_progress, workers=workers)
     if output is not None:
         with atomic_text_output(output) as handle:
             json.dump(result, handle, indent=1)

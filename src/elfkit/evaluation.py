@@ -17,6 +17,7 @@ prototype-plus-elements for metals.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -164,13 +165,17 @@ def evaluate(
     split: str = "test",
     critical: bool | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    workers: int | None = 1,
 ) -> dict:
     """Scores of one or more models and of the physics baseline on every sample of
     `dataset`/`split` (the same samples for every model), aggregated per stratum and overall
     (means over samples; worst R² too), with each sample's residual power spectrum. An
-    ensemble listed after its members is averaged from their predictions."""
+    ensemble listed after its members is averaged from their predictions. `workers`: samples
+    fan out over that many single-threaded processes (`elfkit.parallel`; None: one per core),
+    with the same numbers as one process (to float rounding)."""
     import elfkit.data
-    from elfkit.predict import get_model, predict
+    from elfkit.parallel import parallel_map
+    from elfkit.predict import get_model
 
     loaded = [get_model(m) for m in (models if isinstance(models, list) else [models])]
     names = [m.name for m in loaded] + [BASELINE]
@@ -179,26 +184,8 @@ def evaluate(
     opened = elfkit.data.open(dataset, split=split)
     critical = opened.manifest.get("kind") == "relaxed-crystals" if critical is None else critical
     prototypes = opened.manifest.get("kind") == PROTOTYPES
-    samples = []
-    for done, sample in enumerate(opened, 1):
-        ref = Field(sample.atoms, sample.elf, "elf")
-        stratum = _stratum(sample, critical, prototypes)
-        reference = reference_topology(ref) if critical or prototypes else None
-        predictions: dict[str, Field] = {}
-        for m in loaded:
-            predictions[m.name] = member_mean(m, predictions) or predict(sample.atoms, sample.elf.shape, m)
-        predictions[BASELINE] = baseline_field(sample.atoms, sample.elf.shape)
-        correlations = residual_correlations(predictions, ref)
-        for name, pred in predictions.items():
-            scores = field_scores(pred, ref)
-            if critical:
-                scores.update(topology_scores(pred, reference))
-            if prototypes:
-                scores.update(prototype_scores(pred, reference), **prototype_labels(sample))
-            row = {"model": name, "key": sample.key, "stratum": stratum, "pressure_gpa": sample.pressure_gpa, **scores}
-            samples.append({**row, "residual_correlation": correlations[name]})
-        if on_progress:
-            on_progress(done, len(opened))
+    score = partial(sample_rows, models=loaded, critical=critical, prototypes=prototypes)
+    samples = [row for rows in parallel_map(score, list(opened), workers, on_progress) for row in rows]
     return {
         "model": loaded[0].name,
         "model_sha256": loaded[0].sha256,
@@ -210,6 +197,31 @@ def evaluate(
         "table": aggregate(samples),
         **({"summary": prototype_summary(samples)} if prototypes else {}),
     }
+
+
+def sample_rows(sample, models: list, critical: bool, prototypes: bool) -> list[dict]:
+    """One row of scores per model and for the physics baseline on one dataset sample: its
+    prediction on the sample's grid against the DFT ELF (module docstring)."""
+    from elfkit.predict import predict
+
+    ref = Field(sample.atoms, sample.elf, "elf")
+    stratum = _stratum(sample, critical, prototypes)
+    reference = reference_topology(ref) if critical or prototypes else None
+    predictions: dict[str, Field] = {}
+    for m in models:
+        predictions[m.name] = member_mean(m, predictions) or predict(sample.atoms, sample.elf.shape, m)
+    predictions[BASELINE] = baseline_field(sample.atoms, sample.elf.shape)
+    correlations = residual_correlations(predictions, ref)
+    rows = []
+    for name, pred in predictions.items():
+        scores = field_scores(pred, ref)
+        if critical:
+            scores.update(topology_scores(pred, reference))
+        if prototypes:
+            scores.update(prototype_scores(pred, reference), **prototype_labels(sample))
+        row = {"model": name, "key": sample.key, "stratum": stratum, "pressure_gpa": sample.pressure_gpa, **scores}
+        rows.append({**row, "residual_correlation": correlations[name]})
+    return rows
 
 
 def _stratum(sample, critical: bool, prototypes: bool) -> str:
