@@ -46,12 +46,10 @@ HOT_DENSITIES_BOHR = (1.625, 1.75)
 def probe_inputs(sample, count: int, weighted_fraction: float, seed: int, variants: dict, stratum: str | None = None) -> dict:
     """Probe points of one grid: the basis of every (cutoff, environment) of `variants` (l_max 3),
     the density channels and the DFT ELF."""
-    from elfkit.models.point import atom_environment
-
     from elfkit.features import point_channels, sad_radius
     from elfkit.geometry import point_neighbours
     from elfkit.grid import Grid
-    from elfkit.models.point import neighbour_basis
+    from elfkit.models.point import atom_environment, neighbour_basis
     from elfkit.train.loader import stratum_of
     from elfkit.train.points import pool_indices
 
@@ -144,11 +142,12 @@ def main() -> None:
     started = time.perf_counter()
     variants = {name: VARIANTS[name] for name in args.variants}
     hot = _hot_keys() if args.hold_out_hot else {}
-    pool = [s for s in elfkit.data.open("hydrogen-fluid", split="train") if s.key not in hot]
+    train_split = list(elfkit.data.open("hydrogen-fluid", split="train"))
+    pool = [s for s in train_split if s.key not in hot]
     chosen = {"train": spread_subset(pool, args.train, stratum_of), "val": spread_subset(list(elfkit.data.open("hydrogen-fluid", split="val")), args.val, stratum_of)}
     train = [probe_inputs(s, args.points, 0.5, i, variants) for i, s in enumerate(chosen["train"])]
     val = [probe_inputs(s, args.val_points, 0.0, 10_000 + i, variants) for i, s in enumerate(chosen["val"])]
-    val += [probe_inputs(s, args.val_points, 0.0, 20_000 + i, variants, hot[s.key]) for i, s in enumerate(elfkit.data.open("hydrogen-fluid", split="train")) if hot.get(s.key)]
+    val += [probe_inputs(s, args.val_points, 0.0, 20_000 + i, variants, hot[s.key]) for i, s in enumerate(train_split) if hot.get(s.key)]
     print(f"inputs of {len(train)} + {len(val)} grids in {time.perf_counter() - started:.0f} s", flush=True)
     rows = {}
     for name, variant in variants.items():

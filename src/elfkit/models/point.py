@@ -80,9 +80,10 @@ def neighbour_basis(
     angular = real_spherical_harmonics(unit, l_max)
     angular[:, 1:] *= (1 - torch.exp(-((distance / NEAR_FIELD_ANGSTROM) ** 2)))[:, None]
     radial_terms = _bessel(distance, cutoff, radial) * _cosine_cutoff(distance, cutoff)[:, None]
-    pair_weights = torch.from_numpy(weights[pairs.atom]).float()
-    radial_terms = (pair_weights[:, :, None] * radial_terms[:, None, :]).flatten(1)
-    radial = radial_terms.shape[1]
+    if weights.shape[1] > 1:
+        pair_weights = torch.from_numpy(weights[pairs.atom]).float()
+        radial_terms = (pair_weights[:, :, None] * radial_terms[:, None, :]).flatten(1)
+        radial = radial_terms.shape[1]
     counts = np.bincount(pairs.point, minlength=len(points))
     slot = torch.from_numpy(np.arange(len(pairs.point)) - np.repeat(np.cumsum(counts) - counts, counts))
     point = torch.from_numpy(pairs.point)
