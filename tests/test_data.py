@@ -465,6 +465,32 @@ def test_run_order_resumes_cut_off_items_first_then_small_cells_then_the_least_s
     assert order == ["h8", "d4", "b2", "c3", "e5", "g7"]
 
 
+def test_run_order_gives_every_prototype_about_the_same_cpu_time(tmp_path):
+    from types import SimpleNamespace
+
+    from elfkit.data.runner import item_scratch, run_order
+
+    spec = SimpleNamespace(kind="prototypes", name="metals")
+    prototype = {"a": "fcc", "c": "fcc", "e": "fcc", "g": "fcc", "i": "fcc", "b": "L1_2", "d": "L1_2", "f": "L1_2", "h": "B2"}
+    natoms = {"fcc": 1, "L1_2": 4, "B2": 2}
+    items = [{"key": key, "prototype": p, "natoms": natoms[p], "volume_fraction": 1.0} for key, p in prototype.items()]
+    (item_scratch(str(tmp_path), "metals", "f") / "pw.out").write_text("cut off")
+    order = [item["key"] for item in run_order(items, {"b", "i"}, spec, str(tmp_path))]
+    assert order == ["f", "a", "h", "c", "e", "g", "d"]
+
+
+def test_a_partial_metals_900_run_holds_each_of_its_six_elements_in_80_of_its_first_600():
+    from collections import Counter
+
+    from elfkit.data.runner import run_order
+
+    spec = load_spec(REPO / "specs" / "metals-900.yaml")
+    first = run_order(work_items(spec), set(), spec, None)[:600]
+    counts = Counter(symbol for item in first for symbol in set(item["elements"]))
+    assert min(counts[symbol] for symbol in spec.elements) >= 80, counts
+    assert {item["prototype"] for item in first} == set(spec.unary) | set(spec.binary)
+
+
 @pytest.mark.parametrize("name", ["metals.yaml", "metals-900.yaml"])
 def test_committed_metal_specs_use_only_pseudopotentials_validated_at_their_cutoff(name):
     from elfkit.dft.qe import PACKAGE_PSEUDO_DIR, check_validated_cutoff, find_pseudopotentials

@@ -9,8 +9,8 @@ their last few minutes. A failed item is logged with its reason (its scratch fol
 for diagnosis) and the run goes on; a later run retries it. After every finished item the items
 are compacted into shards and the manifest is rebuilt, so the dataset on disk is always
 complete and consistent. Items are submitted so that a partial run already spans the whole
-spec: the least covered densities (compressions, pressures) first, in hash-shuffled order
-among equals (`run_order`).
+spec: the least covered densities (pressures) first, and prototypes in step by CPU time, in
+hash-shuffled order among equals (`run_order`).
 """
 
 from __future__ import annotations
@@ -142,11 +142,13 @@ STRATUM = {"hydrogen-md": "rs_bohr", "prototypes": "volume_fraction", "relaxed-c
 def run_order(items: list[dict], finished: set[str], spec, scratch_root: str | None) -> list[dict]:
     """The pending items (not in `finished`) in the order to run them: first those with
     checkpoints in their scratch folder (cut off by an earlier run, so partial work is
-    finished before new work starts), then smaller cells before larger ones (a 128-atom
-    trajectory costs about four 64-atom ones for fewer snapshots, so a partial run gets the
-    most samples per CPU hour), and among equal sizes those whose stratum (STRATUM: e.g. the
-    density of a trajectory) has the fewest finished items, so that a partial dataset covers
-    the whole range early; ties in key (hash) order."""
+    finished before new work starts). Then, for trajectories, smaller cells before larger
+    ones (a 128-atom trajectory costs about four 64-atom ones for fewer snapshots, so a
+    partial run gets the most samples per CPU hour), and among equal sizes those whose
+    stratum (STRATUM: e.g. the density of a trajectory) has the fewest finished items, so
+    that a partial dataset covers the whole range early; ties in key (hash) order. For
+    prototypes, so that every prototype gets about the same CPU time (`_prototype_cpu`):
+    a partial run holds many small cells and some of every large one."""
     field = STRATUM[spec.kind]
     done_per_stratum = Counter(item[field] for item in items if item["key"] in finished)
 
@@ -155,10 +157,28 @@ def run_order(items: list[dict], finished: set[str], spec, scratch_root: str | N
         return folder.is_dir() and any(folder.iterdir())
 
     pending = [item for item in items if item["key"] not in finished]
+    if spec.kind == "prototypes":
+        cpu = _prototype_cpu(items, finished, pending)
+        return sorted(pending, key=lambda item: (not started(item), cpu[item["key"]], item["key"]))
     return sorted(
         pending,
         key=lambda item: (not started(item), item.get("natoms", 0), done_per_stratum[item[field]], item["key"]),
     )
+
+
+def _prototype_cpu(items: list[dict], finished: set[str], pending: list[dict]) -> dict[str, int]:
+    """For each pending prototype item, the CPU time (in atom-items, cost ~ atoms per cell)
+    its prototype will have had once this item is done, running each prototype's items in
+    key (hash) order: sorting by it runs the prototypes in step by CPU time."""
+    spent = Counter()
+    for item in items:
+        if item["key"] in finished:
+            spent[item["prototype"]] += item["natoms"]
+    cpu = {}
+    for item in sorted(pending, key=lambda item: item["key"]):
+        spent[item["prototype"]] += item["natoms"]
+        cpu[item["key"]] = spent[item["prototype"]]
+    return cpu
 
 
 def _publish(store: DatasetStore, spec) -> None:

@@ -17,7 +17,7 @@ from typing import Annotated, Literal, Union
 import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
 
-from elfkit.data.metals import BINARY, UNARY
+from elfkit.data.metals import BINARY, UNARY, build
 from elfkit.data.store import DatasetError
 
 
@@ -215,9 +215,10 @@ def _prototype_items(spec: PrototypeSpec) -> list[dict]:
                 parents.append((prototype, [b, a]))
     items = []
     for prototype, elements in parents:
+        natoms = len(build(prototype, elements, 1.0))
         for fraction in spec.volume_fractions:
             params = {"prototype": prototype, "elements": elements, "volume_fraction": fraction}
-            items.append({**params, "key": _key({**params, **settings})})
+            items.append({**params, "natoms": natoms, "key": _key({**params, **settings})})
     return items
 
 
