@@ -189,13 +189,13 @@ def _publish(store: DatasetStore, spec) -> None:
 
 
 def _run(pending, spec, store, client, workers, scratch, report, on_progress) -> None:
-    from dask.distributed import Client, LocalCluster, as_completed
+    from dask.distributed import Client, as_completed
+
+    from elfkit.parallel import local_cluster
 
     cluster = None
     if client is None:
-        cluster = LocalCluster(
-            n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True, dashboard_address=":0"
-        )
+        cluster = local_cluster(workers or os.cpu_count() or 1)
         client = Client(cluster)
     try:
         spec_json = spec.model_dump_json()
