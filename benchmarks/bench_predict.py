@@ -1,8 +1,9 @@
 """Prediction time and peak memory against cell size (hydrogen at rs = 1.5 bohr, 0.12 Å grid),
-and the time of the DFT labels (Quantum ESPRESSO at the hydrogen-fluid label settings: 680 eV,
-k-spacing 0.75 1/Å, MV 0.1 eV, one core) on the same cells as far as QE goes here.
+and the time of the DFT labels (Quantum ESPRESSO and GPAW at the hydrogen-fluid label settings:
+680 eV, k-spacing 0.75 1/Å, MV 0.1 eV, one core) on the same cells as far as each engine goes here.
 
-    python benchmarks/bench_predict.py [--sizes 64 512 1000 4000 10000] [--model hydrogen] [--qe-max-atoms 64] [--out FILE]
+    python benchmarks/bench_predict.py [--sizes 64 512 1000 4000 10000] [--model hydrogen] [--qe-max-atoms 64]
+        [--gpaw-max-atoms 64] [--out FILE]
 
 Each size runs in a fresh process (so peak memory is that run's own), on the threads torch is
 given (--threads, default 2), and includes loading the model. Positions: a simple cubic
@@ -53,15 +54,16 @@ def hydrogen_cell(natoms: int):
     return Atoms(f"H{natoms}", positions=positions, cell=[length] * 3, pbc=True)
 
 
-def qe_seconds(natoms: int) -> float:
-    """Wall time (s) of the QE SCF + ELF of `hydrogen_cell(natoms)` at the fluid's label settings."""
+def dft_seconds(natoms: int, engine: str) -> float:
+    """Wall time (s) of the SCF + ELF of `hydrogen_cell(natoms)` by `engine` (qe or gpaw) at the
+    fluid's label settings, on one core."""
     import time
 
     from elfkit.dft import DFTSettings, compute
     from elfkit.grid import Grid
 
     atoms = hydrogen_cell(natoms)
-    settings = DFTSettings(engine="qe", cutoff_ev=680.0, kspacing=0.75, smearing_ev=0.1)
+    settings = DFTSettings(engine=engine, cutoff_ev=680.0, kspacing=0.75, smearing_ev=0.1)
     started = time.perf_counter()
     compute(atoms, Grid.for_spacing(atoms.cell.array, 0.12).shape, settings)
     return time.perf_counter() - started
@@ -80,22 +82,24 @@ def main() -> None:
     parser.add_argument("--model", default="hydrogen")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--qe-max-atoms", type=int, default=0, help="also time QE on cells up to this size")
+    parser.add_argument("--gpaw-max-atoms", type=int, default=0, help="also time GPAW on cells up to this size")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     rows = []
     for natoms in args.sizes:
         rows.append(run(natoms, args.model, args.threads))
-        if natoms <= args.qe_max_atoms:
-            rows[-1]["qe_seconds"] = qe_seconds(natoms)
-            rows[-1]["speedup_vs_qe"] = rows[-1]["qe_seconds"] / rows[-1]["seconds_total"]
+        for engine, most in (("qe", args.qe_max_atoms), ("gpaw", args.gpaw_max_atoms)):
+            if natoms <= most:
+                rows[-1][f"{engine}_seconds"] = dft_seconds(natoms, engine)
+                rows[-1][f"speedup_vs_{engine}"] = rows[-1][f"{engine}_seconds"] / rows[-1]["seconds_total"]
         print(json.dumps(rows[-1]), file=sys.stderr)
     args.out.parent.mkdir(exist_ok=True)
     args.out.write_text(json.dumps({"model": args.model, "threads": args.threads, "rs_bohr": RS_BOHR, "rows": rows}, indent=1) + "\n")
-    print("| atoms | grid | total time incl. model loading (s) | prediction (s) | peak memory (GB) | QE, 1 core (s) | speed-up |")
-    print("|---|---|---|---|---|---|---|")
+    print("| atoms | grid | total time incl. model loading (s) | prediction (s) | peak memory (GB) | QE, 1 core (s) | speed-up | GPAW, 1 core (s) | speed-up |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        qe = f"{r['qe_seconds']:.0f} | {r['speedup_vs_qe']:.0f}x" if "qe_seconds" in r else "- | -"
-        print(f"| {r['natoms']} | {'x'.join(map(str, r['grid']))} | {r['seconds_total']:.2f} | {r['seconds_predict']:.2f} | {r['peak_memory_gb']:.2f} | {qe} |")
+        dft = " | ".join(f"{r[f'{e}_seconds']:.0f} | {r[f'speedup_vs_{e}']:.0f}x" if f"{e}_seconds" in r else "- | -" for e in ("qe", "gpaw"))
+        print(f"| {r['natoms']} | {'x'.join(map(str, r['grid']))} | {r['seconds_total']:.2f} | {r['seconds_predict']:.2f} | {r['peak_memory_gb']:.2f} | {dft} |")
 
 
 if __name__ == "__main__":
