@@ -26,13 +26,21 @@ def _random_network(dilations=(1, 2), blocks=1, **options):
     return net
 
 
-def _random_point_network():
+def _random_point_network(**options):
     torch.manual_seed(4)
-    net = build("point", cutoff=2.5, radial=6, l_max=2, channels=3, hidden=16, layers=2, environment=2)
+    net = build("point", cutoff=2.5, radial=6, l_max=2, channels=3, hidden=16, layers=2, **({"environment": 2} | options))
     with torch.no_grad():
         for parameter in net.parameters():
             parameter.normal_(0.0, 0.3)
     return net
+
+
+METAL_POINT_SPECIES = ["H", "Mg", "Al"]
+
+
+def _random_species_point_network():
+    """The point model as for metals: one-hot species weights and engine-valence channels."""
+    return _random_point_network(environment=0, species=METAL_POINT_SPECIES, features="sad+engine-valence", prior_floor=0.45)
 
 
 def _random_engine_valence_network():
@@ -40,8 +48,13 @@ def _random_engine_valence_network():
     return _random_network(features="sad+engine-valence", ge_channel=11, prior_floor=0.45)
 
 
-RANDOM_NETWORKS = {"periodic-unet": _random_network, "periodic-unet-engine-valence": _random_engine_valence_network, "point": _random_point_network}
-ARCHITECTURE = {"periodic-unet-engine-valence": "periodic-unet"}
+RANDOM_NETWORKS = {
+    "periodic-unet": _random_network,
+    "periodic-unet-engine-valence": _random_engine_valence_network,
+    "point": _random_point_network,
+    "point-species": _random_species_point_network,
+}
+ARCHITECTURE = {"periodic-unet-engine-valence": "periodic-unet", "point-species": "point"}
 
 
 @pytest.fixture(scope="module", params=sorted(RANDOM_NETWORKS))
@@ -302,6 +315,18 @@ def test_atom_environment_counts_a_molecular_partner_and_nothing_for_a_lone_atom
     assert np.allclose(weights[:, 0], 1)
     assert np.allclose(weights[:2, 1], 1) and np.allclose(weights[:2, 2], np.exp(-((0.35 / 0.15) ** 2)))
     assert np.allclose(weights[2, 1:], 0)
+
+
+def test_a_species_point_model_refuses_an_element_it_does_not_know(tmp_path):
+    from ase.build import bulk
+
+    from elfkit.errors import ElfkitError
+
+    path = save_model(tmp_path / "metal.safetensors", _random_species_point_network(), {"name": "metal", "architecture": "point"})
+    with pytest.raises(ElfkitError, match="Li not among them"):
+        predict(bulk("Li", "bcc", a=3.4), (12, 12, 12), str(path))
+    with pytest.raises(ValueError, match="not both"):
+        build("point", environment=2, species=["H"])
 
 
 def test_a_grid_models_point_values_interpolate_its_grid(unet_file, h_crystal):

@@ -122,6 +122,27 @@ def test_point_pools_built_by_two_worker_processes_equal_one_process(data_root, 
         assert torch.equal(one.basis, two.basis) and torch.equal(one.elf, two.elf) and one.stratum == two.stratum
 
 
+def test_a_species_pool_keeps_only_its_elements_columns_and_gives_back_the_whole_basis():
+    """A binary of 2 of 4 species: the pool stores 2 of the 4 one-hot columns, and the basis it
+    hands the network is the full one, zeros included."""
+    from ase.build import bulk
+
+    from elfkit.models.point import basis_weights, neighbour_basis
+    from elfkit.train.points import PointPool, compact_pool_basis
+
+    alloy = bulk("Al", "fcc", a=3.6, cubic=True)
+    alloy.symbols[1:] = "Mg"
+    species = ["H", "Mg", "Al", "Ca"]
+    points = np.random.default_rng(0).random((50, 3)) @ alloy.cell.array
+    weights = basis_weights(alloy, species=species)
+    basis = neighbour_basis(alloy, points, 3.0, 4, 2, atom_weights=weights)
+    kept, columns = compact_pool_basis(basis, weights)
+    assert columns.tolist() == [1, 2] and kept.shape == (50, 2, 4, 9)
+    pool = PointPool(kept, columns, len(species), torch.zeros((50, 4)), torch.zeros(50), "B")
+    assert torch.equal(pool.network_basis(), basis)
+    assert torch.equal(pool.network_basis(torch.tensor([3, 7])), basis[[3, 7]])
+
+
 @pytest.mark.parametrize("config_name", ["config_file", "point_config_file"])
 def test_a_killed_run_resumes_to_the_same_model(data_root, config_name, tmp_path, monkeypatch, request):
     from elfkit.models import Architecture

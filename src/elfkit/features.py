@@ -160,6 +160,32 @@ def point_channels(atoms: Atoms, points: np.ndarray, kind: str = "total", pairs=
     return out
 
 
+def point_input_channels(feature_set: FeatureSet | str = FeatureSet.SAD) -> tuple[str, ...]:
+    """Names of the density channels a point model of `feature_set` reads, in order."""
+    extra = ENGINE_VALENCE_CHANNELS if FeatureSet(feature_set) == FeatureSet.SAD_ENGINE_VALENCE else ()
+    return DENSITY_CHANNELS + extra
+
+
+def point_inputs(atoms: Atoms, points: np.ndarray, feature_set: FeatureSet | str = FeatureSet.SAD, engine: str | None = None,
+                 pairs=None) -> np.ndarray:
+    """The channels of `point_input_channels(feature_set)` (float32 (C, P)) at Cartesian `points`
+    (P, 3) in Å: the SAD's, then (sad+engine-valence) those of the valence SAD of `engine`
+    (default: `prediction_engine`). `pairs`: the points' neighbours out to at least
+    `point_inputs_radius` (found when omitted)."""
+    total = point_channels(atoms, points, pairs=pairs)
+    if FeatureSet(feature_set) == FeatureSet.SAD:
+        return total
+    valence = point_channels(atoms, points, engine or prediction_engine(atoms), pairs)
+    return np.concatenate([total, valence])
+
+
+def point_inputs_radius(atoms: Atoms, feature_set: FeatureSet | str = FeatureSet.SAD, engine: str | None = None) -> float:
+    """Distance (Å) beyond which no atom adds to `point_inputs` (the largest SAD tail radius)."""
+    if FeatureSet(feature_set) == FeatureSet.SAD:
+        return sad_radius(atoms)
+    return max(sad_radius(atoms), sad_radius(atoms, engine or prediction_engine(atoms)))
+
+
 def sad_radius(atoms: Atoms, kind: str = "total") -> float:
     """Distance (Å) beyond which no atom of `atoms` adds to the SAD (its density < 1e-7 e/bohr³)."""
     return max(_radial_spline(int(z), kind)[1] for z in set(atoms.numbers))

@@ -10,11 +10,14 @@ order 0 that vanish at the cutoff, f_c a cosine cutoff, Y_lm real spherical harm
 point contributes no direction and the field stays smooth there). With `environment` E > 0 each
 atom enters E + 1 times, weighted by 1 and by its `atom_environment` (smooth counts of its own
 neighbours at bond-like distances), so the point sees whether the atoms around it are bound in a
-molecule, stretched or alone, which angles alone resolve only coarsely. `neighbour_basis` computes
-A from geometry alone; it does not depend on the weights, so training computes it once per
-point. The network mixes the radial functions per l (learned, `channels` per l), takes the
+molecule, stretched or alone, which angles alone resolve only coarsely. With `species` (a list of
+elements, for structures of several) each atom enters once per species, weighted 1 for its own
+and 0 for the others (one-hot), so every element gets its own learned radial functions; an
+element not in the list is refused (`basis_weights`). `neighbour_basis` computes A from geometry
+alone; it does not depend on the network's weights, so training computes it once per point. The network mixes the radial functions per l (learned, `channels` per l), takes the
 rotation invariants (the power spectrum sum_m c_klm c_k'lm of every channel pair and l),
-appends the SAD's density channels at the point (`elfkit.features.point_channels`) and maps
+appends the SAD's density channels at the point (`elfkit.features.point_inputs`: with `features`
+sad+engine-valence also those of the labelling engine's valence SAD, as the metal U-Net) and maps
 them with an MLP to a logit correction on the squashed gradient-expansion ELF, as the U-Net
 does (`elfkit.models.unet`). Invariant under rotations, translations, permutations and
 periodic images by construction. Lengths in Å, ELF dimensionless.
@@ -29,9 +32,10 @@ import torch
 from ase import Atoms
 from torch import nn
 
+from elfkit.errors import ElfkitError
 from elfkit.models.prior import check_prior_floor, prior_logit
 
-from elfkit.features import DENSITY_CHANNELS, GE_ELF_CHANNEL
+from elfkit.features import GE_ELF_CHANNEL, FeatureSet, point_input_channels
 
 NEAR_FIELD_ANGSTROM = 0.25
 ENVIRONMENT_CENTRES_ANGSTROM = (0.75, 1.1, 1.5)
@@ -56,6 +60,24 @@ def atom_environment(atoms: Atoms, environment: int) -> np.ndarray:
     return weights
 
 
+def species_one_hot(atoms: Atoms, species: list[str]) -> np.ndarray:
+    """Weights (N, len(species)): 1 in the column of each atom's element, 0 elsewhere;
+    ElfkitError naming the elements of `atoms` not in `species`."""
+    symbols = atoms.get_chemical_symbols()
+    unknown = sorted(set(symbols) - set(species))
+    if unknown:
+        raise ElfkitError(f"the model knows {', '.join(species)}; {', '.join(unknown)} not among them")
+    weights = np.zeros((len(atoms), len(species)))
+    weights[np.arange(len(atoms)), [species.index(s) for s in symbols]] = 1.0
+    return weights
+
+
+def basis_weights(atoms: Atoms, environment: int = 0, species: list[str] | None = None) -> np.ndarray:
+    """Weights (N, W) with which each atom enters the basis (module docstring): `species_one_hot`
+    when `species` is given, else `atom_environment(atoms, environment)`."""
+    return species_one_hot(atoms, species) if species else atom_environment(atoms, environment)
+
+
 def neighbour_basis(
     atoms: Atoms,
     points: np.ndarray,
@@ -64,17 +86,18 @@ def neighbour_basis(
     l_max: int,
     pairs=None,
     environment: int = 0,
+    species: list[str] | None = None,
     atom_weights: np.ndarray | None = None,
 ) -> torch.Tensor:
-    """A (P, radial (1 + environment), (l_max + 1)²) float32 at Cartesian `points` (P, 3) in Å
-    (module docstring); `pairs`: the points' `elfkit.geometry.Neighbours` out to at least
-    `cutoff` (found when omitted); `atom_weights`: `atom_environment(atoms, environment)` when
-    the caller has it already."""
+    """A (P, radial W, (l_max + 1)²) float32 at Cartesian `points` (P, 3) in Å (module
+    docstring), W the columns of `basis_weights(atoms, environment, species)`; `pairs`: the
+    points' `elfkit.geometry.Neighbours` out to at least `cutoff` (found when omitted);
+    `atom_weights`: those weights when the caller has them already."""
     from elfkit.geometry import point_neighbours
 
     points = np.asarray(points, dtype=float).reshape(-1, 3)
     pairs = point_neighbours(atoms, points, cutoff) if pairs is None else pairs.within(cutoff)
-    weights = atom_environment(atoms, environment) if atom_weights is None else atom_weights
+    weights = basis_weights(atoms, environment, species) if atom_weights is None else atom_weights
     distance = torch.from_numpy(pairs.distance).float()
     unit = torch.from_numpy(pairs.vector).float() / distance.clamp(min=1e-9)[:, None]
     angular = real_spherical_harmonics(unit, l_max)
@@ -132,10 +155,8 @@ def _cosine_cutoff(distance: torch.Tensor, cutoff: float) -> torch.Tensor:
 
 
 class PointELF(nn.Module):
-    """ELF logits at probe points from `neighbour_basis` (P, radial (1 + environment), (l_max + 1)²)
-    and the density channels at the points (P, 4); see the module docstring."""
-
-    input_channels = DENSITY_CHANNELS
+    """ELF logits at probe points from `neighbour_basis` (P, radial W, (l_max + 1)²) and the
+    density channels at the points (P, C: `input_channels`); see the module docstring."""
 
     def __init__(
         self,
@@ -147,9 +168,13 @@ class PointELF(nn.Module):
         layers: int = 3,
         prior_floor: float = 0.05,
         environment: int = 0,
+        species: list[str] | None = None,
+        features: str = FeatureSet.SAD.value,
     ):
         super().__init__()
         check_prior_floor(prior_floor)
+        if species and environment:
+            raise ValueError("a point model weighs atoms by species or by their environment, not both")
         self.config = {
             "cutoff": cutoff,
             "radial": radial,
@@ -160,11 +185,16 @@ class PointELF(nn.Module):
             "prior_floor": prior_floor,
             "environment": environment,
         }
+        if species:
+            self.config["species"] = list(species)
+        if FeatureSet(features) != FeatureSet.SAD:
+            self.config["features"] = FeatureSet(features).value
         self.cutoff, self.radial, self.l_max, self.prior_floor = cutoff, radial, l_max, prior_floor
-        self.environment = environment
-        basis_radial = radial * (1 + environment)
+        self.environment, self.species, self.features = environment, list(species or []), FeatureSet(features)
+        self.input_channels = point_input_channels(features)
+        basis_radial = radial * (len(species) if species else 1 + environment)
         self.mixing = nn.Parameter(torch.randn(l_max + 1, channels, basis_radial) / math.sqrt(basis_radial))
-        sizes = [channels * channels * (l_max + 1) + len(DENSITY_CHANNELS)] + [hidden] * layers
+        sizes = [channels * channels * (l_max + 1) + len(self.input_channels)] + [hidden] * layers
         mlp: list[nn.Module] = []
         for a, b in zip(sizes[:-1], sizes[1:]):
             mlp += [nn.Linear(a, b), nn.SiLU()]
@@ -186,8 +216,15 @@ class PointELF(nn.Module):
         """The prior logit of the gradient-expansion ELF, squashed into [floor, 1 - floor]."""
         return prior_logit(ge_elf, self.prior_floor)
 
+    @property
+    def descriptor(self) -> dict:
+        """What `neighbour_basis` needs to make this network's basis (cutoff in Å, radial,
+        l_max, environment, species)."""
+        return {"cutoff": self.cutoff, "radial": self.radial, "l_max": self.l_max, "environment": self.environment,
+                "species": self.species or None}
+
     def forward(self, basis: torch.Tensor, density: torch.Tensor) -> torch.Tensor:
-        """Logits (P,) from the basis (P, radial, (l_max + 1)²) and density channels (P, 4).
+        """Logits (P,) from the basis (P, radial W, (l_max + 1)²) and density channels (P, C).
         Under autocast (a config with bf16) only the hidden layers run in low precision: the
         invariants (products of sums over neighbours), the output layer and the prior stay float32."""
         with torch.autocast(basis.device.type, enabled=False):
@@ -199,18 +236,20 @@ class PointELF(nn.Module):
 
     @torch.no_grad()
     def logits_at(self, atoms: Atoms, points: np.ndarray, batch: int = 1024) -> np.ndarray:
-        """ELF logits (P,) at Cartesian `points` (P, 3) in Å, `batch` points at a time."""
-        from elfkit.features import point_channels, sad_radius
+        """ELF logits (P,) at Cartesian `points` (P, 3) in Å, `batch` points at a time (with
+        engine-valence `features`, those of the engine `elfkit dft` would label `atoms` with)."""
+        from elfkit.features import point_inputs, point_inputs_radius, prediction_engine
         from elfkit.geometry import PeriodicImages
 
         points = np.asarray(points, dtype=float).reshape(-1, 3)
-        images = PeriodicImages(atoms, max(self.cutoff, sad_radius(atoms)))
-        weights = atom_environment(atoms, self.environment)
+        weights = basis_weights(atoms, self.environment, self.species or None)
+        engine = prediction_engine(atoms) if self.features != FeatureSet.SAD else None
+        images = PeriodicImages(atoms, max(self.cutoff, point_inputs_radius(atoms, self.features, engine)))
         out = np.empty(len(points), dtype=np.float32)
         for start in range(0, len(points), batch):
             chunk = points[start : start + batch]
             pairs = images.neighbours(chunk)
             basis = neighbour_basis(atoms, chunk, self.cutoff, self.radial, self.l_max, pairs, atom_weights=weights)
-            density = torch.from_numpy(point_channels(atoms, chunk, pairs=pairs).T.copy())
+            density = torch.from_numpy(point_inputs(atoms, chunk, self.features, engine, pairs).T.copy())
             out[start : start + len(chunk)] = self(basis, density).numpy()
         return out

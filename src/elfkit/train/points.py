@@ -19,16 +19,38 @@ import torch
 from elfkit.train.loop import Trainer, validation_record
 
 POOLS_FILE = "pools.pt"
+POOLS_FORMAT = 2
+"""Layout of pools.pt; a file of another layout is made again."""
 
 
 @dataclass
 class PointPool:
-    """Probe points of one grid: the model's inputs there and the DFT ELF (dimensionless)."""
+    """Probe points of one grid: the model's inputs there and the DFT ELF (dimensionless). The
+    basis is kept only for the atom-weight columns that are not zero for this grid's atoms
+    (`columns` of the network's `weight_columns`: with one-hot species, those of its own
+    elements), as (P, len(columns), radial, (l_max + 1)²)."""
 
     basis: torch.Tensor
+    columns: torch.Tensor
+    weight_columns: int
     density: torch.Tensor
     elf: torch.Tensor
     stratum: str
+
+    def network_basis(self, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """The network's basis (P, radial W, (l_max + 1)²) at `rows` (default all), zeros in the
+        columns this pool does not keep."""
+        kept = self.basis if rows is None else self.basis[rows]
+        full = torch.zeros((len(kept), self.weight_columns, *kept.shape[2:]), dtype=kept.dtype)
+        full[:, self.columns] = kept
+        return full.flatten(1, 2)
+
+
+def compact_pool_basis(basis: torch.Tensor, weights: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """A `neighbour_basis` (P, radial W, L) made with atom `weights` (N, W), reduced to the weight
+    columns that are not zero for every atom, and those columns' indices."""
+    columns = torch.from_numpy(np.flatnonzero(np.abs(weights).sum(axis=0) > 0))
+    return basis.unflatten(1, (weights.shape[1], -1))[:, columns].contiguous(), columns
 
 
 def pool_indices(elf: np.ndarray, count: int, weighted_fraction: float, rng: np.random.Generator) -> np.ndarray:
@@ -50,20 +72,28 @@ def _report(pool: PointPool, done: int, total: int, on_progress) -> PointPool:
 
 def build_pool(descriptor: dict, sample, count: int, weighted_fraction: float, seed: list[int]) -> PointPool:
     """The pool of `count` probe points of a dataset sample, drawn by a generator of `seed`, for
-    a point model of `descriptor` (its cutoff in Å, radial, l_max and environment); picklable, so worker
-    processes build pools in parallel."""
-    from elfkit.features import point_channels, sad_radius
+    a point model of `descriptor` (`PointELF.descriptor`, and its `features`; engine-valence
+    channels of the engine that labelled the sample); picklable, so worker processes build
+    pools in parallel."""
+    from elfkit.features import point_inputs, point_inputs_radius
     from elfkit.geometry import point_neighbours
     from elfkit.grid import Grid
-    from elfkit.models.point import neighbour_basis
+    from elfkit.models.point import basis_weights, neighbour_basis
     from elfkit.train.loader import stratum_of
 
+    basis_descriptor = {key: value for key, value in descriptor.items() if key != "features"}
+    features, engine = descriptor["features"], sample.metadata.get("engine")
     index = pool_indices(sample.elf, count, weighted_fraction, np.random.default_rng(seed))
     points = Grid(sample.atoms.cell.array, sample.elf.shape).cart_coords().reshape(-1, 3)[index]
-    pairs = point_neighbours(sample.atoms, points, max(descriptor["cutoff"], sad_radius(sample.atoms)))
+    pairs = point_neighbours(sample.atoms, points, max(descriptor["cutoff"], point_inputs_radius(sample.atoms, features, engine)))
+    weights = basis_weights(sample.atoms, descriptor["environment"], descriptor["species"])
+    basis = neighbour_basis(sample.atoms, points, pairs=pairs, atom_weights=weights, **basis_descriptor)
+    kept, columns = compact_pool_basis(basis, weights)
     return PointPool(
-        basis=neighbour_basis(sample.atoms, points, pairs=pairs, **descriptor),
-        density=torch.from_numpy(point_channels(sample.atoms, points, pairs=pairs).T.copy()),
+        basis=kept,
+        columns=columns,
+        weight_columns=weights.shape[1],
+        density=torch.from_numpy(point_inputs(sample.atoms, points, features, engine, pairs).T.copy()),
         elf=torch.from_numpy(np.asarray(sample.elf, dtype=np.float32).ravel()[index]),
         stratum=stratum_of(sample),
     )
@@ -88,7 +118,7 @@ class PointTrainer(Trainer):
         path = self.out_dir / POOLS_FILE
         if path.is_file():
             saved = torch.load(path, weights_only=False)
-            if saved["config"] == self.config.model_dump(mode="json"):
+            if saved.get("format") == POOLS_FORMAT and saved["config"] == self.config.model_dump(mode="json"):
                 self.train_pools, self.val_pools = saved["train"], saved["val"]
                 return
         self.train_pools = self._pools("train", self.config.points.pool_points, self.config.points.weighted_fraction, on_progress)
@@ -97,7 +127,8 @@ class PointTrainer(Trainer):
         from elfkit.io._files import atomic_output
 
         with atomic_output(path) as tmp:
-            torch.save({"config": self.config.model_dump(mode="json"), "train": self.train_pools, "val": self.val_pools}, tmp)
+            torch.save({"format": POOLS_FORMAT, "config": self.config.model_dump(mode="json"), "train": self.train_pools,
+                        "val": self.val_pools}, tmp)
 
     def _pools(self, split: str, count: int, weighted_fraction: float, on_progress) -> list[PointPool]:
         import elfkit.data
@@ -120,9 +151,9 @@ class PointTrainer(Trainer):
 
     @property
     def descriptor(self) -> dict:
-        """What a pool's inputs depend on: the network's cutoff (Å), radial functions, l_max and
-        atom-environment weights."""
-        return {"cutoff": self.net.cutoff, "radial": self.net.radial, "l_max": self.net.l_max, "environment": self.net.environment}
+        """What a pool's inputs depend on: the network's basis (`PointELF.descriptor`) and its
+        density channels (`features`)."""
+        return {**self.net.descriptor, "features": self.net.features.value}
 
     def training_batch(self, index: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, bool]:
         """`batch_points` probe points from `batch_samples` pools (pool `index` first, then
@@ -134,7 +165,7 @@ class PointTrainer(Trainer):
         for index in chosen:
             pool = self.train_pools[int(index)]
             rows = torch.from_numpy(rng.choice(len(pool.elf), min(per_pool, len(pool.elf)), replace=False))
-            basis.append(pool.basis[rows])
+            basis.append(pool.network_basis(rows))
             density.append(pool.density[rows])
             elf.append(pool.elf[rows])
         logits = self.net(torch.cat(basis).to(self.device), torch.cat(density).to(self.device))
@@ -146,7 +177,7 @@ class PointTrainer(Trainer):
         from elfkit.analysis.metrics import pointwise
 
         net = self.inference_net.eval()
-        scores = [pointwise(torch.sigmoid(net(p.basis, p.density)).numpy(), p.elf.numpy()) for p in self.val_pools]
+        scores = [pointwise(torch.sigmoid(net(p.network_basis(), p.density)).numpy(), p.elf.numpy()) for p in self.val_pools]
         self.net.train()
         return validation_record(self.step, scores)
 
