@@ -122,25 +122,39 @@ def test_point_pools_built_by_two_worker_processes_equal_one_process(data_root, 
         assert torch.equal(one.basis, two.basis) and torch.equal(one.elf, two.elf) and one.stratum == two.stratum
 
 
-def test_a_species_pool_keeps_only_its_elements_columns_and_gives_back_the_whole_basis():
-    """A binary of 2 of 4 species: the pool stores 2 of the 4 one-hot columns, and the basis it
-    hands the network is the full one, zeros included."""
+def test_species_auto_becomes_the_elements_of_the_datasets(data_root, point_config_file, tmp_path, monkeypatch):
+    from elfkit.train.points import PointTrainer
+
+    monkeypatch.setenv("ELFKIT_DATA_DIR", str(data_root))
+    config = load_config(point_config_file)
+    config = config.model_copy(update={"model": {**config.model, "species": "auto", "features": "sad+engine-valence"}})
+    trainer = PointTrainer(config, tmp_path / "run")
+    assert trainer.net.species == ["H"] and trainer.config.model["species"] == ["H"]
+    assert trainer.net.input_channels[4:] == ("engine_valence_log_density", "engine_valence_ge_elf",
+                                              "engine_valence_reduced_gradient", "engine_valence_reduced_laplacian")
+
+
+def test_a_species_model_reads_only_the_columns_of_the_elements_present():
+    """A binary of 2 of 4 species: the basis of its two elements' columns alone gives the
+    same logits as the whole basis, whose other columns are zero."""
     from ase.build import bulk
 
-    from elfkit.models.point import basis_weights, neighbour_basis
-    from elfkit.train.points import PointPool, compact_pool_basis
+    from elfkit.features import point_inputs
+    from elfkit.models import build
+    from elfkit.models.point import basis_weights, neighbour_basis, weight_columns
 
     alloy = bulk("Al", "fcc", a=3.6, cubic=True)
     alloy.symbols[1:] = "Mg"
-    species = ["H", "Mg", "Al", "Ca"]
+    torch.manual_seed(0)
+    net = build("point", cutoff=3.0, radial=4, l_max=2, channels=3, hidden=8, layers=1, species=["H", "Mg", "Al", "Ca"])
     points = np.random.default_rng(0).random((50, 3)) @ alloy.cell.array
-    weights = basis_weights(alloy, species=species)
-    basis = neighbour_basis(alloy, points, 3.0, 4, 2, atom_weights=weights)
-    kept, columns = compact_pool_basis(basis, weights)
-    assert columns.tolist() == [1, 2] and kept.shape == (50, 2, 4, 9)
-    pool = PointPool(kept, columns, len(species), torch.zeros((50, 4)), torch.zeros(50), "B")
-    assert torch.equal(pool.network_basis(), basis)
-    assert torch.equal(pool.network_basis(torch.tensor([3, 7])), basis[[3, 7]])
+    weights = basis_weights(alloy, species=net.species)
+    columns = weight_columns(weights)
+    density = torch.from_numpy(point_inputs(alloy, points).T.copy())
+    whole = net(neighbour_basis(alloy, points, 3.0, 4, 2, atom_weights=weights), density)
+    present = net(neighbour_basis(alloy, points, 3.0, 4, 2, atom_weights=weights[:, columns]), density, torch.from_numpy(columns))
+    assert columns.tolist() == [1, 2]
+    assert torch.allclose(whole, present, atol=1e-5)
 
 
 @pytest.mark.parametrize("config_name", ["config_file", "point_config_file"])

@@ -78,6 +78,12 @@ def basis_weights(atoms: Atoms, environment: int = 0, species: list[str] | None 
     return species_one_hot(atoms, species) if species else atom_environment(atoms, environment)
 
 
+def weight_columns(weights: np.ndarray) -> np.ndarray:
+    """Indices of the columns of atom weights (N, W) in which some atom weighs anything: the
+    basis of the others is zero (with one-hot species, the elements absent from the structure)."""
+    return np.flatnonzero(np.abs(weights).sum(axis=0) > 0)
+
+
 def neighbour_basis(
     atoms: Atoms,
     points: np.ndarray,
@@ -202,15 +208,22 @@ class PointELF(nn.Module):
         nn.init.zeros_(self.mlp[-1].weight)
         nn.init.zeros_(self.mlp[-1].bias)
 
-    def invariants(self, basis: torch.Tensor) -> torch.Tensor:
-        """Rotation invariants (P, channels² (l_max + 1)), signed log1p of the power spectrum."""
+    def invariants(self, basis: torch.Tensor, columns: torch.Tensor | None = None) -> torch.Tensor:
+        """Rotation invariants (P, channels² (l_max + 1)), signed log1p of the power spectrum.
+        `columns`: the basis holds only these atom-weight columns (the others are zero: with
+        one-hot species, the elements absent from the structure), so only they are mixed."""
+        mixing = self.mixing if columns is None else self.mixing[:, :, self._radial_index(columns)]
         spectra = []
         for l in range(self.l_max + 1):
             block = basis[:, :, l * l : (l + 1) ** 2]
-            mixed = torch.einsum("pnm,kn->pkm", block, self.mixing[l])
+            mixed = torch.einsum("pnm,kn->pkm", block, mixing[l])
             spectra.append(torch.einsum("pkm,pjm->pkj", mixed, mixed).flatten(1))
         power = torch.cat(spectra, dim=1)
         return torch.sign(power) * torch.log1p(power.abs())
+
+    def _radial_index(self, columns: torch.Tensor) -> torch.Tensor:
+        """Indices into the basis' radial axis (weight-major, radial-minor) of atom-weight `columns`."""
+        return (torch.as_tensor(columns)[:, None] * self.radial + torch.arange(self.radial)).flatten()
 
     def prior(self, ge_elf: torch.Tensor) -> torch.Tensor:
         """The prior logit of the gradient-expansion ELF, squashed into [floor, 1 - floor]."""
@@ -223,12 +236,13 @@ class PointELF(nn.Module):
         return {"cutoff": self.cutoff, "radial": self.radial, "l_max": self.l_max, "environment": self.environment,
                 "species": self.species or None}
 
-    def forward(self, basis: torch.Tensor, density: torch.Tensor) -> torch.Tensor:
-        """Logits (P,) from the basis (P, radial W, (l_max + 1)²) and density channels (P, C).
-        Under autocast (a config with bf16) only the hidden layers run in low precision: the
-        invariants (products of sums over neighbours), the output layer and the prior stay float32."""
+    def forward(self, basis: torch.Tensor, density: torch.Tensor, columns: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (P,) from the basis (P, radial W, (l_max + 1)²), or only its atom-weight
+        `columns` (P, radial len(columns), (l_max + 1)²; the same logits), and density channels
+        (P, C). Under autocast (a config with bf16) only the hidden layers run in low precision:
+        the invariants (products of sums over neighbours), the output layer and the prior stay float32."""
         with torch.autocast(basis.device.type, enabled=False):
-            features = torch.cat([self.invariants(basis.float()), density.float()], dim=1)
+            features = torch.cat([self.invariants(basis.float(), columns), density.float()], dim=1)
         hidden = self.mlp[:-1](features)
         with torch.autocast(basis.device.type, enabled=False):
             correction = self.mlp[-1](hidden.float())[:, 0]
@@ -243,6 +257,8 @@ class PointELF(nn.Module):
 
         points = np.asarray(points, dtype=float).reshape(-1, 3)
         weights = basis_weights(atoms, self.environment, self.species or None)
+        columns = weight_columns(weights)
+        weights = weights[:, columns]
         engine = prediction_engine(atoms) if self.features != FeatureSet.SAD else None
         images = PeriodicImages(atoms, max(self.cutoff, point_inputs_radius(atoms, self.features, engine)))
         out = np.empty(len(points), dtype=np.float32)
@@ -251,5 +267,5 @@ class PointELF(nn.Module):
             pairs = images.neighbours(chunk)
             basis = neighbour_basis(atoms, chunk, self.cutoff, self.radial, self.l_max, pairs, atom_weights=weights)
             density = torch.from_numpy(point_inputs(atoms, chunk, self.features, engine, pairs).T.copy())
-            out[start : start + len(chunk)] = self(basis, density).numpy()
+            out[start : start + len(chunk)] = self(basis, density, torch.from_numpy(columns)).numpy()
         return out

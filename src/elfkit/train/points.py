@@ -27,30 +27,15 @@ POOLS_FORMAT = 2
 class PointPool:
     """Probe points of one grid: the model's inputs there and the DFT ELF (dimensionless). The
     basis is kept only for the atom-weight columns that are not zero for this grid's atoms
-    (`columns` of the network's `weight_columns`: with one-hot species, those of its own
-    elements), as (P, len(columns), radial, (l_max + 1)²)."""
+    (`columns`, `elfkit.models.point.weight_columns`: with one-hot species, those of its own
+    elements), as (P, radial len(columns), (l_max + 1)²), which the network reads as it is
+    (`PointELF.forward` with `columns`)."""
 
     basis: torch.Tensor
     columns: torch.Tensor
-    weight_columns: int
     density: torch.Tensor
     elf: torch.Tensor
     stratum: str
-
-    def network_basis(self, rows: torch.Tensor | None = None) -> torch.Tensor:
-        """The network's basis (P, radial W, (l_max + 1)²) at `rows` (default all), zeros in the
-        columns this pool does not keep."""
-        kept = self.basis if rows is None else self.basis[rows]
-        full = torch.zeros((len(kept), self.weight_columns, *kept.shape[2:]), dtype=kept.dtype)
-        full[:, self.columns] = kept
-        return full.flatten(1, 2)
-
-
-def compact_pool_basis(basis: torch.Tensor, weights: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """A `neighbour_basis` (P, radial W, L) made with atom `weights` (N, W), reduced to the weight
-    columns that are not zero for every atom, and those columns' indices."""
-    columns = torch.from_numpy(np.flatnonzero(np.abs(weights).sum(axis=0) > 0))
-    return basis.unflatten(1, (weights.shape[1], -1))[:, columns].contiguous(), columns
 
 
 def pool_indices(elf: np.ndarray, count: int, weighted_fraction: float, rng: np.random.Generator) -> np.ndarray:
@@ -78,7 +63,7 @@ def build_pool(descriptor: dict, sample, count: int, weighted_fraction: float, s
     from elfkit.features import point_inputs, point_inputs_radius
     from elfkit.geometry import point_neighbours
     from elfkit.grid import Grid
-    from elfkit.models.point import basis_weights, neighbour_basis
+    from elfkit.models.point import basis_weights, neighbour_basis, weight_columns
     from elfkit.train.loader import stratum_of
 
     basis_descriptor = {key: value for key, value in descriptor.items() if key != "features"}
@@ -87,23 +72,40 @@ def build_pool(descriptor: dict, sample, count: int, weighted_fraction: float, s
     points = Grid(sample.atoms.cell.array, sample.elf.shape).cart_coords().reshape(-1, 3)[index]
     pairs = point_neighbours(sample.atoms, points, max(descriptor["cutoff"], point_inputs_radius(sample.atoms, features, engine)))
     weights = basis_weights(sample.atoms, descriptor["environment"], descriptor["species"])
-    basis = neighbour_basis(sample.atoms, points, pairs=pairs, atom_weights=weights, **basis_descriptor)
-    kept, columns = compact_pool_basis(basis, weights)
+    columns = weight_columns(weights)
     return PointPool(
-        basis=kept,
-        columns=columns,
-        weight_columns=weights.shape[1],
+        basis=neighbour_basis(sample.atoms, points, pairs=pairs, atom_weights=weights[:, columns], **basis_descriptor),
+        columns=torch.from_numpy(columns),
         density=torch.from_numpy(point_inputs(sample.atoms, points, features, engine, pairs).T.copy()),
         elf=torch.from_numpy(np.asarray(sample.elf, dtype=np.float32).ravel()[index]),
         stratum=stratum_of(sample),
     )
 
 
+AUTO_SPECIES = "auto"
+"""`species: auto` in a point model's config: the elements of its datasets."""
+
+
+def with_training_species(config):
+    """`config` with `species: auto` in its model replaced by the elements of its datasets (every
+    split, so that evaluation can run on all of them; an element seen only in val or test keeps
+    untrained radial functions and lies outside the model's domain, which warns), ordered by
+    atomic number (the same list for the same data, so a resumed run has the same config)."""
+    if config.model.get("species") != AUTO_SPECIES:
+        return config
+    import elfkit.data
+    from ase.data import atomic_numbers
+    from ase.formula import Formula
+
+    symbols = {s for name in config.datasets for row in elfkit.data.open(name).rows() for s in Formula(row["formula"]).count()}
+    return config.model_copy(update={"model": {**config.model, "species": sorted(symbols, key=atomic_numbers.get)}})
+
+
 class PointTrainer(Trainer):
     """The training loop of `Trainer` (resume, EMA, uncertainty weights, logs) on point pools."""
 
     def __init__(self, config, out_dir, on_progress=None):
-        super().__init__(config, out_dir, on_progress)
+        super().__init__(with_training_species(config), out_dir, on_progress)
         self.train_pools: list[PointPool] = []
         self.val_pools: list[PointPool] = []
 
@@ -161,15 +163,18 @@ class PointTrainer(Trainer):
         points = self.config.points
         chosen = [index, *rng.choice(self.sample_count, points.batch_samples - 1)]
         per_pool = max(1, points.batch_points // len(chosen))
-        basis, density, elf = [], [], []
+        logits, elf = [], []
         for index in chosen:
             pool = self.train_pools[int(index)]
             rows = torch.from_numpy(rng.choice(len(pool.elf), min(per_pool, len(pool.elf)), replace=False))
-            basis.append(pool.network_basis(rows))
-            density.append(pool.density[rows])
+            logits.append(self._pool_logits(self.net, pool, rows))
             elf.append(pool.elf[rows])
-        logits = self.net(torch.cat(basis).to(self.device), torch.cat(density).to(self.device))
-        return torch.sigmoid(logits), torch.cat(elf).to(self.device), False
+        return torch.sigmoid(torch.cat(logits)), torch.cat(elf).to(self.device), False
+
+    def _pool_logits(self, net, pool: PointPool, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits of `net` at a pool's points (`rows`, default all), from the pool's own columns."""
+        basis, density = (pool.basis, pool.density) if rows is None else (pool.basis[rows], pool.density[rows])
+        return net(basis.to(self.device), density.to(self.device), pool.columns.to(self.device))
 
     @torch.no_grad()
     def validate(self) -> dict:
@@ -177,7 +182,7 @@ class PointTrainer(Trainer):
         from elfkit.analysis.metrics import pointwise
 
         net = self.inference_net.eval()
-        scores = [pointwise(torch.sigmoid(net(p.network_basis(), p.density)).numpy(), p.elf.numpy()) for p in self.val_pools]
+        scores = [pointwise(torch.sigmoid(self._pool_logits(net, p)).cpu().numpy(), p.elf.numpy()) for p in self.val_pools]
         self.net.train()
         return validation_record(self.step, scores)
 
