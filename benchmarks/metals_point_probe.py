@@ -1,0 +1,89 @@
+"""A quick probe of the point model for metals (elfkit.models.point with one-hot species and
+engine-valence channels, pools from elfkit.train.points.build_pool): trained for a fixed wall
+time on one thread (L1 loss, 8 x 256 points per step, cosine learning rate), then scored by R²
+on uniform points of up to 10 val cells per dataset, beside the shipped `metals` U-Net on the
+same points. It decided the design of configs/metals-point.yaml, not a shipped number.
+
+    python benchmarks/metals_point_probe.py benchmarks/results/metals_point_probe.json [--minutes 20]
+        [--cutoff 5] [--radial 8] [--features sad+engine-valence] [--datasets metals metals-900 metals-gpaw]
+"""
+import argparse, json, time
+import numpy as np, torch
+
+torch.set_num_threads(1)
+import elfkit.data
+from elfkit.analysis.metrics import pointwise
+from elfkit.models.point import PointELF
+from elfkit.train.points import build_pool
+
+p = argparse.ArgumentParser()
+p.add_argument("out")
+p.add_argument("--minutes", type=float, default=20)
+p.add_argument("--pool", type=int, default=400)
+p.add_argument("--val-per-dataset", type=int, default=10)
+p.add_argument("--val-points", type=int, default=3000)
+p.add_argument("--cutoff", type=float, default=5.0)
+p.add_argument("--radial", type=int, default=8)
+p.add_argument("--features", default="sad+engine-valence")
+p.add_argument("--datasets", nargs="+", default=["metals", "metals-900", "metals-gpaw"])
+args = p.parse_args()
+
+train = [s for d in args.datasets for s in elfkit.data.open(d, split="train")]
+val = {}
+for d in args.datasets:
+    v = list(elfkit.data.open(d, split="val"))
+    val[d] = v[:: max(1, len(v) // args.val_per_dataset)][: args.val_per_dataset]
+species = sorted({s for x in train for s in x.atoms.get_chemical_symbols()})
+net = PointELF(cutoff=args.cutoff, radial=args.radial, l_max=3, channels=8, hidden=128, layers=3, prior_floor=0.45,
+               species=species, features=args.features)
+descriptor = {**net.descriptor, "features": net.features.value}
+t0 = time.perf_counter()
+pools = [build_pool(descriptor, s, args.pool, 0.5, [0, n]) for n, s in enumerate(train)]
+vpools = {d: [build_pool(descriptor, s, args.val_points, 0.0, [1, n]) for n, s in enumerate(v)] for d, v in val.items()}
+print(f"pools {time.perf_counter() - t0:.0f} s, {len(train)} train grids, species {species}", flush=True)
+
+from elfkit.predict import get_model, predict
+from elfkit.train.points import pool_indices
+
+unet = get_model("metals")
+unet_r2 = {}
+for d, v in val.items():
+    scores = []
+    for n, s in enumerate(v):
+        index = pool_indices(s.elf, args.val_points, 0.0, np.random.default_rng([1, n]))
+        scores.append(pointwise(predict(s.atoms, s.elf.shape, unet).values.ravel()[index], np.asarray(s.elf).ravel()[index])["r2"])
+    unet_r2[d] = float(np.mean(scores))
+print("unet val R2", unet_r2, flush=True)
+
+opt = torch.optim.Adam(net.parameters(), lr=2e-3)
+rng = np.random.default_rng(0)
+log, step, start = [], 0, time.perf_counter()
+
+
+def validate():
+    net.eval()
+    with torch.no_grad():
+        out = {d: float(np.mean([pointwise(torch.sigmoid(net(q.network_basis(), q.density)).numpy(), q.elf.numpy())["r2"] for q in qs]))
+               for d, qs in vpools.items()}
+    net.train()
+    return out
+
+
+budget = args.minutes * 60
+while time.perf_counter() - start < budget:
+    b, d, e = [], [], []
+    for c in rng.choice(len(pools), 8):
+        q = pools[c]
+        rows = torch.from_numpy(rng.choice(len(q.elf), 256, replace=False))
+        b.append(q.network_basis(rows)); d.append(q.density[rows]); e.append(q.elf[rows])
+    frac = (time.perf_counter() - start) / budget
+    for g in opt.param_groups:
+        g["lr"] = 2e-3 * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * frac)))
+    loss = torch.nn.functional.l1_loss(torch.sigmoid(net(torch.cat(b), torch.cat(d))), torch.cat(e))
+    opt.zero_grad(); loss.backward(); opt.step(); step += 1
+    if step % 1000 == 0:
+        log.append({"step": step, "seconds": time.perf_counter() - start, "val_r2": validate()})
+        print(log[-1], flush=True)
+result = {"args": vars(args), "species": species, "steps": step, "val_r2": validate(), "unet_val_r2": unet_r2, "log": log}
+print(result["val_r2"], unet_r2)
+json.dump(result, open(args.out, "w"), indent=1)
