@@ -187,6 +187,23 @@ def test_a_killed_run_resumes_to_the_same_model(data_root, config_name, tmp_path
     assert any("val_r2" in r for r in log) and (tmp_path / "resumed" / "losses.png").is_file()
 
 
+def test_a_run_does_not_resume_on_data_that_changed_since_it_started(data_root, config_file, tmp_path, monkeypatch):
+    import shutil
+
+    shutil.copytree(data_root, tmp_path / "data")
+    monkeypatch.setenv("ELFKIT_DATA_DIR", str(tmp_path / "data"))
+    config = load_config(config_file)
+    (tmp_path / "run").mkdir()
+    Trainer(config, tmp_path / "run").save_state()
+    assert Trainer(config, tmp_path / "run").resume()
+    store = DatasetStore(tmp_path / "data" / "tiny")
+    store.write_item("extra", [_tiny_sample(1.45, 9)])
+    store.compact()
+    store.write_manifest({"name": "tiny", "kind": "hydrogen-md"}, stratify="rs_bohr")
+    with pytest.raises(ConfigError, match="other data"):
+        Trainer(config, tmp_path / "run").resume()
+
+
 @pytest.mark.parametrize("config_name", ["config_file", "point_config_file"])
 def test_train_predict_evaluate_from_the_command_line(data_root, config_name, tmp_path, monkeypatch, request):
     monkeypatch.setenv("ELFKIT_DATA_DIR", str(data_root))

@@ -120,15 +120,24 @@ class Trainer:
         self.train_grids = load_split(self.config.datasets, "train", on_progress, features)
         self.val_grids = spread_subset(load_split(self.config.datasets, "val", features=features), self.config.validation_samples)
 
+    @property
+    def data_fingerprint(self) -> dict[str, str]:
+        """Manifest SHA-256 (16 hex digits) of each of the config's datasets: a run resumes, and
+        reuses what it computed from them, only on the same data."""
+        return {record["name"]: record["manifest_sha256"] for record in dataset_records(self.config.datasets)}
+
     def resume(self) -> bool:
         """Load state.pt if it exists; True when a run was resumed."""
         if not self.state_path.is_file():
             return False
         state = torch.load(self.state_path, weights_only=False, map_location=self.device)
-        if state["config"] != self.config.model_dump(mode="json"):
-            from elfkit.train.config import ConfigError
+        from elfkit.train.config import ConfigError
 
+        if state["config"] != self.config.model_dump(mode="json"):
             raise ConfigError(f"{self.state_path}: a run with another config is in this folder; use another --out")
+        if state.get("data") != self.data_fingerprint:
+            raise ConfigError(f"{self.state_path}: the run in this folder started on other data (a dataset changed since); "
+                              "use another --out")
         self.net.load_state_dict(state["net"])
         if self.average is not self.net:
             self.average.load_state_dict(state["average"])
@@ -144,6 +153,7 @@ class Trainer:
 
         state = {
             "config": self.config.model_dump(mode="json"),
+            "data": self.data_fingerprint,
             "net": self.net.state_dict(),
             "average": self.average.state_dict() if self.average is not self.net else None,
             "weights": self.weights.state_dict(),

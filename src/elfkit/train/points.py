@@ -120,7 +120,8 @@ class PointTrainer(Trainer):
         path = self.out_dir / POOLS_FILE
         if path.is_file():
             saved = torch.load(path, weights_only=False)
-            if saved.get("format") == POOLS_FORMAT and saved["config"] == self.config.model_dump(mode="json"):
+            same_run = saved["config"] == self.config.model_dump(mode="json") and saved.get("data") == self.data_fingerprint
+            if saved.get("format") == POOLS_FORMAT and same_run:
                 self.train_pools, self.val_pools = saved["train"], saved["val"]
                 return
         self.train_pools = self._pools("train", self.config.points.pool_points, self.config.points.weighted_fraction, on_progress)
@@ -129,8 +130,8 @@ class PointTrainer(Trainer):
         from elfkit.io._files import atomic_output
 
         with atomic_output(path) as tmp:
-            torch.save({"format": POOLS_FORMAT, "config": self.config.model_dump(mode="json"), "train": self.train_pools,
-                        "val": self.val_pools}, tmp)
+            torch.save({"format": POOLS_FORMAT, "config": self.config.model_dump(mode="json"), "data": self.data_fingerprint,
+                        "train": self.train_pools, "val": self.val_pools}, tmp)
 
     def _pools(self, split: str, count: int, weighted_fraction: float, on_progress) -> list[PointPool]:
         import elfkit.data
