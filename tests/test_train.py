@@ -141,7 +141,7 @@ def test_a_species_model_reads_only_the_columns_of_the_elements_present():
 
     from elfkit.features import point_inputs
     from elfkit.models import build
-    from elfkit.models.point import basis_weights, neighbour_basis, weight_columns
+    from elfkit.models.point import basis_weights, neighbour_basis, present_weights
 
     alloy = bulk("Al", "fcc", a=3.6, cubic=True)
     alloy.symbols[1:] = "Mg"
@@ -149,10 +149,10 @@ def test_a_species_model_reads_only_the_columns_of_the_elements_present():
     net = build("point", cutoff=3.0, radial=4, l_max=2, channels=3, hidden=8, layers=1, species=["H", "Mg", "Al", "Ca"])
     points = np.random.default_rng(0).random((50, 3)) @ alloy.cell.array
     weights = basis_weights(alloy, species=net.species)
-    columns = weight_columns(weights)
+    present_only, columns = present_weights(alloy, species=net.species)
     density = torch.from_numpy(point_inputs(alloy, points).T.copy())
     whole = net(neighbour_basis(alloy, points, 3.0, 4, 2, atom_weights=weights), density)
-    present = net(neighbour_basis(alloy, points, 3.0, 4, 2, atom_weights=weights[:, columns]), density, torch.from_numpy(columns))
+    present = net(neighbour_basis(alloy, points, 3.0, 4, 2, atom_weights=present_only), density, torch.from_numpy(columns))
     assert columns.tolist() == [1, 2]
     assert torch.allclose(whole, present, atol=1e-5)
 

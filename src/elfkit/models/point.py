@@ -14,7 +14,8 @@ molecule, stretched or alone, which angles alone resolve only coarsely. With `sp
 elements, for structures of several) each atom enters once per species, weighted 1 for its own
 and 0 for the others (one-hot), so every element gets its own learned radial functions; an
 element not in the list is refused (`basis_weights`). `neighbour_basis` computes A from geometry
-alone; it does not depend on the network's weights, so training computes it once per point. The network mixes the radial functions per l (learned, `channels` per l), takes the
+alone; it does not depend on the network's weights, so training computes it once per point.
+The network mixes the radial functions per l (learned, `channels` per l), takes the
 rotation invariants (the power spectrum sum_m c_klm c_k'lm of every channel pair and l),
 appends the SAD's density channels at the point (`elfkit.features.point_inputs`: with `features`
 sad+engine-valence also those of the labelling engine's valence SAD, as the metal U-Net) and maps
@@ -78,10 +79,13 @@ def basis_weights(atoms: Atoms, environment: int = 0, species: list[str] | None 
     return species_one_hot(atoms, species) if species else atom_environment(atoms, environment)
 
 
-def weight_columns(weights: np.ndarray) -> np.ndarray:
-    """Indices of the columns of atom weights (N, W) in which some atom weighs anything: the
-    basis of the others is zero (with one-hot species, the elements absent from the structure)."""
-    return np.flatnonzero(np.abs(weights).sum(axis=0) > 0)
+def present_weights(atoms: Atoms, environment: int = 0, species: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """`basis_weights` reduced to the columns in which some atom weighs anything, and those
+    columns' indices: the basis of the others is zero (with one-hot species, the elements absent
+    from the structure), so neither it nor its mixing is computed (`PointELF.forward` columns)."""
+    weights = basis_weights(atoms, environment, species)
+    columns = np.flatnonzero(np.abs(weights).sum(axis=0) > 0)
+    return weights[:, columns], columns
 
 
 def neighbour_basis(
@@ -92,18 +96,17 @@ def neighbour_basis(
     l_max: int,
     pairs=None,
     environment: int = 0,
-    species: list[str] | None = None,
     atom_weights: np.ndarray | None = None,
 ) -> torch.Tensor:
     """A (P, radial W, (l_max + 1)²) float32 at Cartesian `points` (P, 3) in Å (module
-    docstring), W the columns of `basis_weights(atoms, environment, species)`; `pairs`: the
-    points' `elfkit.geometry.Neighbours` out to at least `cutoff` (found when omitted);
-    `atom_weights`: those weights when the caller has them already."""
+    docstring), W the columns of the atom weights: `atom_weights` (N, W; e.g. `present_weights`)
+    or else `atom_environment(atoms, environment)`; `pairs`: the points'
+    `elfkit.geometry.Neighbours` out to at least `cutoff` (found when omitted)."""
     from elfkit.geometry import point_neighbours
 
     points = np.asarray(points, dtype=float).reshape(-1, 3)
     pairs = point_neighbours(atoms, points, cutoff) if pairs is None else pairs.within(cutoff)
-    weights = basis_weights(atoms, environment, species) if atom_weights is None else atom_weights
+    weights = atom_environment(atoms, environment) if atom_weights is None else atom_weights
     distance = torch.from_numpy(pairs.distance).float()
     unit = torch.from_numpy(pairs.vector).float() / distance.clamp(min=1e-9)[:, None]
     angular = real_spherical_harmonics(unit, l_max)
@@ -231,8 +234,8 @@ class PointELF(nn.Module):
 
     @property
     def descriptor(self) -> dict:
-        """What `neighbour_basis` needs to make this network's basis (cutoff in Å, radial,
-        l_max, environment, species)."""
+        """What this network's basis depends on (cutoff in Å, radial, l_max, and the atom
+        weights' environment and species: `present_weights`)."""
         return {"cutoff": self.cutoff, "radial": self.radial, "l_max": self.l_max, "environment": self.environment,
                 "species": self.species or None}
 
@@ -256,9 +259,7 @@ class PointELF(nn.Module):
         from elfkit.geometry import PeriodicImages
 
         points = np.asarray(points, dtype=float).reshape(-1, 3)
-        weights = basis_weights(atoms, self.environment, self.species or None)
-        columns = weight_columns(weights)
-        weights = weights[:, columns]
+        weights, columns = present_weights(atoms, self.environment, self.species or None)
         engine = prediction_engine(atoms) if self.features != FeatureSet.SAD else None
         images = PeriodicImages(atoms, max(self.cutoff, point_inputs_radius(atoms, self.features, engine)))
         out = np.empty(len(points), dtype=np.float32)

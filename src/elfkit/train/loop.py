@@ -22,6 +22,7 @@ import json
 import math
 import time
 from collections.abc import Callable
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -120,10 +121,10 @@ class Trainer:
         self.train_grids = load_split(self.config.datasets, "train", on_progress, features)
         self.val_grids = spread_subset(load_split(self.config.datasets, "val", features=features), self.config.validation_samples)
 
-    @property
+    @cached_property
     def data_fingerprint(self) -> dict[str, str]:
-        """Manifest SHA-256 (16 hex digits) of each of the config's datasets: a run resumes, and
-        reuses what it computed from them, only on the same data."""
+        """Manifest SHA-256 (16 hex digits) of each of the config's datasets, read once: a run
+        resumes, and reuses what it computed from them, only on the same data."""
         return {record["name"]: record["manifest_sha256"] for record in dataset_records(self.config.datasets)}
 
     def resume(self) -> bool:

@@ -27,7 +27,7 @@ POOLS_FORMAT = 2
 class PointPool:
     """Probe points of one grid: the model's inputs there and the DFT ELF (dimensionless). The
     basis is kept only for the atom-weight columns that are not zero for this grid's atoms
-    (`columns`, `elfkit.models.point.weight_columns`: with one-hot species, those of its own
+    (`columns`, `elfkit.models.point.present_weights`: with one-hot species, those of its own
     elements), as (P, radial len(columns), (l_max + 1)²), which the network reads as it is
     (`PointELF.forward` with `columns`)."""
 
@@ -63,18 +63,17 @@ def build_pool(descriptor: dict, sample, count: int, weighted_fraction: float, s
     from elfkit.features import point_inputs, point_inputs_radius
     from elfkit.geometry import point_neighbours
     from elfkit.grid import Grid
-    from elfkit.models.point import basis_weights, neighbour_basis, weight_columns
+    from elfkit.models.point import neighbour_basis, present_weights
     from elfkit.train.loader import stratum_of
 
-    basis_descriptor = {key: value for key, value in descriptor.items() if key != "features"}
     features, engine = descriptor["features"], sample.metadata.get("engine")
     index = pool_indices(sample.elf, count, weighted_fraction, np.random.default_rng(seed))
     points = Grid(sample.atoms.cell.array, sample.elf.shape).cart_coords().reshape(-1, 3)[index]
     pairs = point_neighbours(sample.atoms, points, max(descriptor["cutoff"], point_inputs_radius(sample.atoms, features, engine)))
-    weights = basis_weights(sample.atoms, descriptor["environment"], descriptor["species"])
-    columns = weight_columns(weights)
+    weights, columns = present_weights(sample.atoms, descriptor["environment"], descriptor["species"])
     return PointPool(
-        basis=neighbour_basis(sample.atoms, points, pairs=pairs, atom_weights=weights[:, columns], **basis_descriptor),
+        basis=neighbour_basis(sample.atoms, points, descriptor["cutoff"], descriptor["radial"], descriptor["l_max"], pairs,
+                              atom_weights=weights),
         columns=torch.from_numpy(columns),
         density=torch.from_numpy(point_inputs(sample.atoms, points, features, engine, pairs).T.copy()),
         elf=torch.from_numpy(np.asarray(sample.elf, dtype=np.float32).ravel()[index]),
