@@ -18,12 +18,21 @@ in a plain one-threaded process (and 24 s there with the variable set)."""
 
 
 def local_cluster(workers: int):
-    """A Dask LocalCluster of `workers` one-threaded worker processes (WORKER_ENVIRONMENT)."""
+    """A Dask LocalCluster of `workers` one-threaded worker processes (WORKER_ENVIRONMENT).
+
+    A Dask nanny writes its pre-spawn environment into this process's os.environ, so after any
+    cluster started with Dask's defaults MALLOC_TRIM_THRESHOLD_ is set here; it is removed while
+    the workers start, so they never inherit it, and restored afterwards."""
     import dask
     from dask.distributed import LocalCluster
 
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": WORKER_ENVIRONMENT}):
-        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0")
+    trim = os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    try:
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": WORKER_ENVIRONMENT}):
+            return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0")
+    finally:
+        if trim is not None:
+            os.environ["MALLOC_TRIM_THRESHOLD_"] = trim
 
 
 def check_workers(workers: int | None) -> None:

@@ -126,6 +126,7 @@ def connect_scheduler(address: str):
     level = quiet.level
     quiet.setLevel(logging.CRITICAL)
     try:
+        _check_port_answers(address)
         return Client(address, timeout=f"{SCHEDULER_TIMEOUT_S}s")
     except ValueError as exc:
         raise DatasetError(f"--scheduler {address}: not a Dask scheduler address ({exc})") from None
@@ -133,6 +134,21 @@ def connect_scheduler(address: str):
         raise DatasetError(f"--scheduler {address}: no scheduler answers ({' '.join(str(exc).split())})") from None
     finally:
         quiet.setLevel(level)
+
+
+def _check_port_answers(address: str) -> None:
+    """OSError unless something accepts a TCP connection at a tcp:// or tls:// `address` within
+    SCHEDULER_TIMEOUT_S; ValueError when the address is malformed. Checked before a Dask Client
+    is made, since a Client that fails to connect can fail in its own cleanup (an AssertionError
+    seen under load) instead of raising its timeout."""
+    import socket
+
+    from distributed.comm import parse_address
+    from distributed.comm.addressing import parse_host_port
+
+    scheme, location = parse_address(address)
+    if scheme in ("tcp", "tls"):
+        socket.create_connection(parse_host_port(location), timeout=SCHEDULER_TIMEOUT_S).close()
 
 
 STRATUM = {"hydrogen-md": "rs_bohr", "prototypes": "volume_fraction", "relaxed-crystals": "pressure_gpa"}
