@@ -2,7 +2,7 @@
 engine-valence channels, pools from elfkit.train.points.build_pool): trained for a fixed wall
 time on one thread (L1 loss, 8 x 256 points per step, cosine learning rate), then scored by R²
 on uniform points of up to 10 val cells per dataset, beside the shipped `metals` U-Net on the
-same points. It decided the design of configs/metals-point.yaml, not a shipped number.
+same points. It decided the design of configs/metals.yaml, not a shipped number.
 
     python benchmarks/metals_point_probe.py benchmarks/results/metals_point_probe.json [--minutes 20]
         [--cutoff 5] [--radial 8] [--features sad+engine-valence] [--datasets metals metals-900 metals-gpaw]
