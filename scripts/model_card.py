@@ -36,6 +36,11 @@ METAL_LIMITS = [
     "valence ELF depends on that pseudopotential or setup, so it is that engine's ELF the model reproduces.",
 ]
 
+SPECIES_LIMIT = (
+    "- Each element has its own radial functions (one-hot species), so a structure with an element outside the list "
+    "above (hydrogen included) is refused with one line naming it; for a hydride, predict its metal sublattice "
+    "(`elfkit screen --strip H`). Trained in common unary and binary prototypes from ambient volume to half."
+)
 
 WEAK_R2 = 0.9
 GRID_LIMIT = (
@@ -96,6 +101,8 @@ def card(model: str, evaluations: list[dict]) -> str:
             mine["summary"] = {m: row for m, row in result["summary"].items() if m in (meta["name"], BASELINE)}
         lines += ["", f"### `{result['dataset']}`, split `{result['split']}`", "", markdown_table(mine)]
     limits = HYDROGEN_LIMITS if domain.get("elements") == ["H"] else METAL_LIMITS
+    if meta["config"].get("species"):
+        limits = [SPECIES_LIMIT, *limits[1:]]
     lines += [
         "",
         "## Limits",

@@ -1,5 +1,7 @@
 """The shipped models load offline from the package and predict held-out DFT data."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -8,6 +10,7 @@ from elfkit.models.checkpoint import load_model, shipped_models
 from elfkit.predict import domain_warnings, predict
 
 
+REPO = Path(__file__).resolve().parents[1]
 SHIPPED_HYDROGEN = ["hydrogen", "hydrogen-point"]
 
 
@@ -74,7 +77,29 @@ def test_the_metals_model_predicts_a_held_out_light_metal_cell():
     assert domain_warnings(sample.atoms, "metals") == []
 
 
-def test_the_metals_model_names_hydrogen_as_outside_its_domain(lah10):
-    assert any(w.startswith("elements H are outside") for w in domain_warnings(lah10, "metals"))
+def test_the_metals_model_refuses_hydrogen_and_takes_the_metal_sublattice(lah10):
+    from elfkit.errors import ElfkitError
+    from elfkit.predict import check_elements
+
+    with pytest.raises(ElfkitError, match="LaH10: model metals has no weights for H"):
+        check_elements(lah10, "metals", "LaH10")
     metal_sublattice = lah10[[s != "H" for s in lah10.get_chemical_symbols()]]
+    check_elements(metal_sublattice, "metals")
     assert domain_warnings(metal_sublattice, "metals") == []
+
+
+@pytest.mark.parametrize("command", [["predict", "-o", "{out}/x.cube"], ["screen", "--output", "{out}/screen"]])
+def test_the_metals_model_refuses_hydrogen_in_one_line_naming_the_file(command, tmp_path):
+    """A species model has no weights for an element it never saw; LaH10 with its H is refused."""
+    from typer.testing import CliRunner
+
+    from elfkit.cli import app
+
+    example = "examples/LaH10_Fm-3m_170GPa.cif"
+    arguments = [command[0], str(REPO / example), "--model", "metals", *[a.format(out=tmp_path) for a in command[1:]]]
+    result = CliRunner().invoke(app, arguments)
+    assert result.exit_code == 2, result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith(f"elfkit: error: {REPO / example}") and "model metals has no weights for H (it knows " in line
+    assert line.endswith("; for a hydride, screen its metal sublattice (elfkit screen --strip H)")
+    assert list(tmp_path.iterdir()) == []

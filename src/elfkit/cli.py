@@ -360,9 +360,12 @@ def _counting_bar(description: str, total: int):
 
 
 def _frame_warnings(items: list, loaded) -> None:
-    """The domain warnings of the first frame that has any, and how many other frames have some."""
-    from elfkit.predict import domain_warnings
+    """ElfkitError for a frame the model cannot predict (`check_elements`), else the domain
+    warnings of the first frame that has any, and how many other frames have some."""
+    from elfkit.predict import check_elements, domain_warnings
 
+    for item in items:
+        check_elements(item.data, loaded, item.label)
     warned = [(item.label, found) for item in items if (found := domain_warnings(item.data, loaded))]
     if not warned:
         return
@@ -422,7 +425,7 @@ def screen(
 
     from elfkit.io import check_output_folder, read_structure, staged_folder
     from elfkit.parallel import check_workers
-    from elfkit.predict import domain_warnings, get_model
+    from elfkit.predict import check_elements, domain_warnings, get_model
     from elfkit.screening import (SITE_MATCH_ANGSTROM, candidate_names, check_elf_matches, check_volume_fractions,
                                   make_candidates, rank, run_screen, screen_elf, write_screen)
 
@@ -451,6 +454,8 @@ def screen(
         results = rank(results)
     else:
         loaded = get_model(model)
+        for candidate in candidates:
+            check_elements(candidate.atoms, loaded, candidate.label)
         for candidate in candidates:
             for warning in domain_warnings(candidate.atoms, loaded):
                 typer.echo(f"elfkit: warning: {candidate.label}: {warning}; the prediction may be unreliable", err=True)
@@ -542,12 +547,14 @@ def predict(
 ):
     """Predict the ELF of structures from their geometry with a trained model."""
     from elfkit.io import save_field
-    from elfkit.predict import choose_model, domain_warnings, get_model
+    from elfkit.predict import check_elements, choose_model, domain_warnings, get_model
     from elfkit.predict import predict as predict_elf
 
     _check_grid_options(grid, spacing)
     jobs = _prediction_jobs(structures, output, out_dir, fmt.value)
     models = [get_model(model or choose_model(atoms)) for _, atoms, _ in jobs]
+    for (label, atoms, _), loaded in zip(jobs, models):
+        check_elements(atoms, loaded, label)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
     for (label, atoms, path), loaded in _progress(list(zip(jobs, models)), "predicting"):

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from ase import Atoms
 
+from elfkit.errors import ElfkitError
 from elfkit.features import features_of, model_inputs
 from elfkit.field import Field
 from elfkit.grid import DEFAULT_SPACING_ANGSTROM, Grid, check_grid_shape
@@ -349,16 +350,30 @@ def _sigmoid(logits: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
 
 
+def check_elements(atoms: Atoms, model: str | Path | LoadedModel = DEFAULT_MODEL, label: str = "structure") -> None:
+    """ElfkitError naming `label` when `model` gives every element its own weights (one-hot
+    species) and `atoms` holds an element it has none for: such a model cannot predict it."""
+    loaded = get_model(model)
+    species = loaded.metadata.get("config", {}).get("species") or []
+    unknown = sorted(set(atoms.get_chemical_symbols()) - set(species))
+    if species and unknown:
+        hint = "; for a hydride, screen its metal sublattice (elfkit screen --strip H)" if "H" in unknown else ""
+        raise ElfkitError(f"{label}: model {loaded.name} has no weights for {', '.join(unknown)} "
+                          f"(it knows {', '.join(sorted(species))}){hint}")
+
+
 def domain_warnings(atoms: Atoms, model: str | Path | LoadedModel = DEFAULT_MODEL) -> list[str]:
     """Plain-language reasons why `atoms` lies outside the model's training domain (may be empty):
-    elements it never saw, a valence density rs (bohr) outside the trained range."""
+    elements it never saw (unless the model refuses them, `check_elements`), a valence density
+    rs (bohr) outside the trained range."""
     from elfkit.structure_info import wigner_seitz_radius
     from elfkit.sad import electron_count
 
-    domain = get_model(model).metadata.get("domain", {})
+    loaded = get_model(model)
+    domain = loaded.metadata.get("domain", {})
     warnings = []
     unseen = sorted(set(atoms.get_chemical_symbols()) - set(domain.get("elements", [])))
-    if domain.get("elements") and unseen:
+    if domain.get("elements") and unseen and not loaded.metadata.get("config", {}).get("species"):
         warnings.append(f"elements {', '.join(unseen)} are outside the training set ({', '.join(domain['elements'])})")
     if domain.get("rs_bohr"):
         rs = wigner_seitz_radius(atoms.get_volume(), electron_count(atoms, "valence"))
