@@ -140,7 +140,7 @@ def speed_section(result: dict) -> list[str]:
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         grid = "x".join(map(str, r["grid"]))
-        dft = " | ".join(f"{_number(r.get(f'{e}_seconds'))} | {_number(r.get(f'speedup_vs_{e}'))}" for e in ("qe", "gpaw"))
+        dft = " | ".join(f"{r[f'{e}_seconds']:.0f} | {r[f'speedup_vs_{e}']:.0f}x" if f"{e}_seconds" in r else "- | -" for e in ("qe", "gpaw"))
         lines.append(f"| {r['natoms']} | {grid} | {r['seconds_total']:.1f} | {r['seconds_predict']:.1f} | {r['peak_memory_gb']:.2f} | {dft} |")
     by_size = {r["natoms"]: r for r in rows}
     lines += ["", f"Time grows as natoms^{result['slope']:.2f} (least-squares slope of the log-log plot, `results/bench/speed.png`)."]
