@@ -88,7 +88,15 @@ def run_crystals(options) -> dict:
         fields = {"hydrogen (predicted)": predict(sample.atoms, reference.values.shape, "hydrogen"), "DFT (QE)": reference}
         isosurface_comparison_png(fields, phi, path, f"{name}: ELF = φ(DFT) = {phi:.3f}")
         pictures.append({"name": name, "phi": phi, "png": path.name})
-    return {"models": result["models"], "table": result["table"], "pictures": pictures}
+    return {"models": result["models"], "table": result["table"], "crystals": [_crystal_topology(row) for row in result["samples"]],
+            "pictures": pictures}
+
+
+def _crystal_topology(row: dict) -> dict:
+    """The critical-point and networking-value scores of one (crystal, model) row of `evaluate`."""
+    keys = ("model", "stratum", "networking_value", "networking_value_ref", "count_maxima", "count_saddles",
+            "recall_maxima", "recall_saddles", "value_error_maxima", "value_error_saddles")
+    return {key: row[key] for key in keys}
 
 
 def run_metals(options) -> dict:

@@ -49,3 +49,31 @@ def test_the_speed_section_checks_issue_15s_targets(report_folder):
     text = bench_report.write_report({"date": "d", "commit": "c", "elfkit": "0", "machine": "m", "models": {}})
     assert "- 64 atoms in 0.8 s including loading (target < 1 s): meets it." in text
     assert "10,000 atoms in 90 s and 3.50 GB (targets < 60 s, < 4 GB): **falls short**." in text
+
+
+def _metal_rows(r2_by_element: dict[str, float]) -> list[dict]:
+    rows = [{"model": "metals", "stratum": f"element {e}", "samples": 1, "r2": r2, "r2_min": r2, "mae": 0.02, "rmse": 0.03,
+             "wasserstein_1": 0.01, "long_wavelength_power_fraction": 0.1, "correlation_length_angstrom": 0.5} for e, r2 in r2_by_element.items()]
+    return rows + [{**rows[0], "stratum": "all", "r2": 0.96}]
+
+
+def test_the_metals_section_names_the_worst_element_against_its_target(report_folder):
+    summary = {"metals": {"maxima_parity_r2": 0.9, "matched_maxima": 3, "recall_maxima": 0.5, "template_spearman": 0.9,
+                          "template_spearman_per_volume": {}}}
+    baseline = [{**row, "model": "physics baseline", "r2": -2.0} for row in _metal_rows({"Al": 0.98})]
+    part = {"models": [{"name": "metals"}], "table": _metal_rows({"Al": 0.98, "V": 0.73}) + baseline, "summary": summary}
+    metals = {name: part for name in ("metals", "metals-900", "metals-gpaw")} | {"binaries": [], "section_seconds": 1}
+    (report_folder / "metals.json").write_text(json.dumps(metals))
+    text = bench_report.write_report({"date": "d", "commit": "c", "elfkit": "0", "machine": "m", "models": {}})
+    assert "- Voxel R² 0.960 (target >= 0.95: meets it); worst element V 0.730 (target >= 0.9: **falls short**)" in text
+
+
+def test_the_crystals_section_lists_critical_points_and_phi_per_crystal(report_folder):
+    crystal = {"model": "hydrogen", "stratum": "Cmca-4 400 GPa", "networking_value": 0.41, "networking_value_ref": 0.4,
+               "count_maxima": [4, 4], "count_saddles": [9, 10], "recall_maxima": 1.0, "recall_saddles": 0.8,
+               "value_error_maxima": 0.004, "value_error_saddles": 0.012}
+    table = [{**_fluid_rows("hydrogen", {1.5: 0.99})[0], "stratum": "all"}]
+    (report_folder / "crystals.json").write_text(json.dumps({"models": [{"name": "hydrogen"}], "table": table, "crystals": [crystal],
+                                                             "pictures": [], "section_seconds": 1}))
+    text = bench_report.write_report({"date": "d", "commit": "c", "elfkit": "0", "machine": "m", "models": {}})
+    assert "| Cmca-4 400 GPa | hydrogen | 0.410 | 0.400 | 4 / 4 | 1.000 | 0.004 | 9 / 10 | 0.800 | 0.012 |" in text

@@ -52,6 +52,7 @@ def test_a_crystal_scored_against_itself_has_perfect_topology_and_the_baseline_d
     reference = reference_topology(ref)
     own = topology_scores(ref, reference)
     assert own["recall_maxima"] == own["recall_saddles"] == 1.0 and own["networking_value_error"] == 0.0
+    assert own["value_error_maxima"] == own["value_error_saddles"] == 0.0 and own["count_saddles"][0] == own["count_saddles"][1]
     baseline = topology_scores(baseline_field(sample.atoms, sample.elf.shape), reference)
     assert baseline["networking_value_error"] > 0.01 or baseline["recall_saddles"] < 1.0
 

@@ -98,7 +98,8 @@ def reference_topology(ref: Field) -> dict:
 
 
 def topology_scores(pred: Field, reference: dict) -> dict:
-    """Networking value error and recall of maxima and saddles (within 0.2 Å) of `pred` against
+    """Networking value error, and the recall of maxima and saddles (within 0.2 Å), their counts
+    (predicted, reference) and the mean |ELF difference| of the matched pairs, of `pred` against
     a reference's `reference_topology`. A reference maximum also matches at the maxima its
     field cannot tell apart from it (`plateau_aliases`: the other nucleus of an H2 molecule);
     saddles match at their own position only."""
@@ -119,6 +120,8 @@ def topology_scores(pred: Field, reference: dict) -> dict:
         match = match_critical_points(p, r, reference["cell"], tol=MATCH_TOLERANCE_ANGSTROM, reference_aliases=aliases)
         scores[f"recall_{plural}"] = match["recall"]
         scores[f"count_{plural}"] = [len(p), len(r)]
+        pairs = np.asarray(match["value_pairs"], dtype=float).reshape(-1, 2)
+        scores[f"value_error_{plural}"] = float(np.abs(pairs[:, 0] - pairs[:, 1]).mean()) if len(pairs) else None
     return scores
 
 
