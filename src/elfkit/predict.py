@@ -354,12 +354,17 @@ def check_elements(atoms: Atoms, model: str | Path | LoadedModel = DEFAULT_MODEL
     """ElfkitError naming `label` when `model` gives every element its own weights (one-hot
     species) and `atoms` holds an element it has none for: such a model cannot predict it."""
     loaded = get_model(model)
-    species = loaded.metadata.get("config", {}).get("species") or []
+    species = _species(loaded)
     unknown = sorted(set(atoms.get_chemical_symbols()) - set(species))
     if species and unknown:
         hint = "; for a hydride, screen its metal sublattice (elfkit screen --strip H)" if "H" in unknown else ""
         raise ElfkitError(f"{label}: model {loaded.name} has no weights for {', '.join(unknown)} "
                           f"(it knows {', '.join(sorted(species))}){hint}")
+
+
+def _species(loaded: LoadedModel) -> list[str]:
+    """The elements a model has its own weights for (one-hot species); empty when it has none."""
+    return list(getattr(loaded.net, "species", None) or [])
 
 
 def domain_warnings(atoms: Atoms, model: str | Path | LoadedModel = DEFAULT_MODEL) -> list[str]:
@@ -373,7 +378,7 @@ def domain_warnings(atoms: Atoms, model: str | Path | LoadedModel = DEFAULT_MODE
     domain = loaded.metadata.get("domain", {})
     warnings = []
     unseen = sorted(set(atoms.get_chemical_symbols()) - set(domain.get("elements", [])))
-    if domain.get("elements") and unseen and not loaded.metadata.get("config", {}).get("species"):
+    if domain.get("elements") and unseen and not _species(loaded):
         warnings.append(f"elements {', '.join(unseen)} are outside the training set ({', '.join(domain['elements'])})")
     if domain.get("rs_bohr"):
         rs = wigner_seitz_radius(atoms.get_volume(), electron_count(atoms, "valence"))
