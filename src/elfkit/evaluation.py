@@ -120,8 +120,7 @@ def topology_scores(pred: Field, reference: dict) -> dict:
         match = match_critical_points(p, r, reference["cell"], tol=MATCH_TOLERANCE_ANGSTROM, reference_aliases=aliases)
         scores[f"recall_{plural}"] = match["recall"]
         scores[f"count_{plural}"] = [len(p), len(r)]
-        pairs = np.asarray(match["value_pairs"], dtype=float).reshape(-1, 2)
-        scores[f"value_error_{plural}"] = float(np.abs(pairs[:, 0] - pairs[:, 1]).mean()) if len(pairs) else None
+        scores[f"value_error_{plural}"] = match["value_error"]
     return scores
 
 
