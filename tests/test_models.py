@@ -189,21 +189,22 @@ def test_a_skewed_cell_and_its_supercell_run_as_the_same_orthogonal_cell(model_f
 
 
 def test_tiles_give_the_whole_cell_result(fluid_h64):
-    """Level by level in periodic columns (tiles along the first two axes, a halo of each
-    level's reach) equals the whole cell; in bfloat16 it stays close."""
+    """Level by level in periodic blocks (a halo of each level's reach, wrapping around)
+    equals the whole cell, for blocks smaller than the cell and for one block holding it all;
+    in bfloat16 it stays close."""
     from elfkit.features import physics_channels
 
     net = _random_network(dilations=(1, 2, 4), blocks=2)
     features = physics_channels(fluid_h64, (22, 24, 26))
     whole = torch.sigmoid(torch.from_numpy(network_logits(net, features)))
-    for column_points in (26 * 20**2, 26 * 40**2):
-        tiled = torch.sigmoid(torch.from_numpy(network_logits(net, features, whole_cell_points=0, column_points=column_points)))
+    for block_points in (40**3, 52**3, 100**3):
+        tiled = torch.sigmoid(torch.from_numpy(network_logits(net, features, whole_cell_points=0, block_points=block_points)))
         assert (whole - tiled).abs().max() < TOLERANCE
     with torch.no_grad():
         for parameter in net.parameters():
             parameter.mul_(0.3)
     whole = torch.sigmoid(torch.from_numpy(network_logits(net, features)))
-    bf16 = torch.sigmoid(net.column_logits(torch.from_numpy(features), 26 * 100, bf16=True))
+    bf16 = torch.sigmoid(net.block_logits(torch.from_numpy(features), 40**3, bf16=True))
     assert 0 < (whole - bf16).abs().max() < 0.02
 
 

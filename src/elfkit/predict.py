@@ -12,8 +12,8 @@ The one path every command uses (`elfkit predict`, `evaluate`, `screen --model`)
    primitive translations that are not translations of that supercell (so the result has the
    crystal's periodicity): the network trained on cubic voxels;
 2. the network on the whole periodic cell when its activations fit the memory budget
-   (`INFERENCE_MEMORY_BYTES`), else level by level in overlapping periodic columns, each
-   with a halo of its level's reach (`PeriodicUNet.column_logits`: the same result, every
+   (`INFERENCE_MEMORY_BYTES`), else level by level in overlapping periodic blocks, each
+   with a halo of its level's reach (`PeriodicUNet.block_logits`: the same result, every
    convolution sees the same inputs);
 3. the average over the crystal's space group operations that map the grid onto itself
    (Seitz operators, `elfkit.symmetry`), so the prediction has the crystal's symmetry by
@@ -55,9 +55,9 @@ INFERENCE_MEMORY_BYTES = 2.5 * 2**30
 """Memory the network's activations may take (at most half of what is available)."""
 _ACTIVATION_BYTES = 4 * 8
 """float32 activations, about 8 grids of `width` channels alive at once (skips included)."""
-COLUMN_POINTS = 2**20
-"""Points per column (halo included) when a large cell runs level by level
-(`PeriodicUNet.column_logits`): about 0.5 GB of temporaries for a width of 16."""
+BLOCK_POINTS = 2**21
+"""Points per block (halo included) when a large cell runs level by level
+(`PeriodicUNet.block_logits`): about 0.5 GB of temporaries for a width of 16 in bfloat16."""
 
 
 @lru_cache(maxsize=4)
@@ -122,8 +122,8 @@ class InferencePlan(str, Enum):
     """How the network runs on a grid (`inference_plan`)."""
 
     WHOLE_CELL = "whole cell"
-    COLUMNS = "columns, float32"
-    COLUMNS_BF16 = "columns, bfloat16"
+    BLOCKS = "blocks, float32"
+    BLOCKS_BF16 = "blocks, bfloat16"
 
 
 _CHANNEL_BYTES_PER_POINT = 10 * 4
@@ -131,7 +131,7 @@ _CHANNEL_BYTES_PER_POINT = 10 * 4
 _FEATURE_TEMPORARY_BYTES_PER_POINT = 10 * 8
 """The float64 grids alive while the channels are computed (before the network runs)."""
 _FIXED_BYTES = 600 * 2**20
-"""PyTorch, the model and the column temporaries."""
+"""PyTorch, the model and the block temporaries."""
 _OUTPUT_BYTES_PER_POINT = 64
 """Per point of the requested grid: its coordinates, the interpolated logits and the ELF."""
 
@@ -139,7 +139,7 @@ _OUTPUT_BYTES_PER_POINT = 64
 def inference_plan(net: torch.nn.Module, points: int, whole_cell_points: int | None = None) -> tuple[InferencePlan, int]:
     """How the network runs on a grid of `points` points and the peak bytes the prediction takes:
     the whole cell when its activations fit the budget (or `points` <= `whole_cell_points` when
-    given), else level by level in columns, in float32 when the stored levels fit the budget,
+    given), else level by level in blocks, in float32 when the stored levels fit the budget,
     else in bfloat16."""
     width, levels, budget = net.config["width"], len(net.dilations) + 1, inference_budget_bytes()
     whole = _ACTIVATION_BYTES * width * points
@@ -147,19 +147,19 @@ def inference_plan(net: torch.nn.Module, points: int, whole_cell_points: int | N
     if points <= (budget / (_ACTIVATION_BYTES * width) if whole_cell_points is None else whole_cell_points):
         plan, network = InferencePlan.WHOLE_CELL, whole
     elif stored <= budget:
-        plan, network = InferencePlan.COLUMNS, stored
+        plan, network = InferencePlan.BLOCKS, stored
     else:
-        plan, network = InferencePlan.COLUMNS_BF16, stored // 2
+        plan, network = InferencePlan.BLOCKS_BF16, stored // 2
     peak = _CHANNEL_BYTES_PER_POINT * points + max(_FEATURE_TEMPORARY_BYTES_PER_POINT * points, network) + _FIXED_BYTES
     return plan, int(peak)
 
 
 @torch.no_grad()
 def network_logits(
-    net: torch.nn.Module, features: np.ndarray, whole_cell_points: int | None = None, column_points: int = COLUMN_POINTS
+    net: torch.nn.Module, features: np.ndarray, whole_cell_points: int | None = None, block_points: int = BLOCK_POINTS
 ) -> np.ndarray:
     """ELF logits (N1, N2, N3) of the network on periodic features (C, N1, N2, N3) by its
-    `inference_plan`: the whole cell at once, or level by level in columns of `column_points`
+    `inference_plan`: the whole cell at once, or level by level in blocks of `block_points`
     points (the same result within 1e-6), or in bfloat16 as the network trained (half the
     memory, 2-3x faster; the ELF changes by about 5e-4 on average, at most 0.02, with the
     same accuracy against DFT)."""
@@ -167,7 +167,7 @@ def network_logits(
     plan, _ = inference_plan(net, math.prod(features.shape[1:]), whole_cell_points)
     if plan == InferencePlan.WHOLE_CELL:
         return net(x[None], periodic=True)[0].numpy()
-    return net.column_logits(x, column_points, bf16=plan == InferencePlan.COLUMNS_BF16).numpy()
+    return net.block_logits(x, block_points, bf16=plan == InferencePlan.BLOCKS_BF16).numpy()
 
 
 ORTHOGONALITY_TOLERANCE = 0.1

@@ -136,7 +136,7 @@ def sad_reciprocal_and_wave_vectors(atoms: Atoms, grid_shape, kind: str = "total
         offset = np.array(grid.shape) * shift
         wave_vectors[mask] = g[mask] + shift @ _superlattice(grid)
         for z in np.unique(atoms.numbers):
-            structure = _structure_factor(frac[atoms.numbers == z], grid.shape, offset)
+            structure = _structure_factor(frac[atoms.numbers == z], grid.shape, offset, mask)
             rho_g[mask] += form_factor(int(z), kind, g_norm) * structure[mask]
     return rho_g, wave_vectors
 
@@ -161,19 +161,32 @@ def _wave_vector_images(grid: Grid, g: np.ndarray):
     """(shift m, mask, |G|) for every superlattice shift that brings the FFT wave vectors `g` of
     the box into the band-limit sphere: G + m N b has |.| < band_limit at the points of `mask`."""
     k_max = band_limit(grid)
-    norm = np.linalg.norm(g, axis=-1)
+    norm = np.sqrt(np.einsum("...i,...i->...", g, g))
     inside = norm < k_max
     images = [(np.zeros(3, dtype=int), inside, norm[inside])]
     outside = ~inside
-    g_out = g[outside]
+    g_out = None
     for shift in _SHIFTS:
-        moved = np.linalg.norm(g_out + shift @ _superlattice(grid), axis=-1)
+        step = shift @ _superlattice(grid)
+        if not _may_reach_sphere(g, step, k_max):
+            continue
+        g_out = g[outside] if g_out is None else g_out
+        moved = np.linalg.norm(g_out + step, axis=-1)
         hits = moved < k_max
         if hits.any():
             mask = np.zeros(norm.shape, dtype=bool)
             mask[outside] = hits
             images.append((shift, mask, moved[hits]))
     return images
+
+
+def _may_reach_sphere(g: np.ndarray, step: np.ndarray, k_max: float) -> bool:
+    """False when no G outside the sphere |G| < k_max can have |G + step| < k_max, which needs
+    G.step < (k_max² - |G|² - |step|²) / 2 <= -|step|² / 2. G is linear in its Miller indices
+    (g[i, 0, 0] = h1_i b1 and so on), so the smallest G.step over the box is the sum over the
+    three axes of the smallest h_a b_a.step."""
+    lowest = sum(float((line @ step).min()) for line in (g[:, 0, 0], g[0, :, 0], g[0, 0, :]))
+    return lowest < -0.5 * float(step @ step)
 
 
 def sad(atoms: Atoms, grid_shape, kind: str = "total") -> np.ndarray:
@@ -188,19 +201,34 @@ def sad(atoms: Atoms, grid_shape, kind: str = "total") -> np.ndarray:
     return np.clip(values, 0.0, None)
 
 
-def _structure_factor(frac: np.ndarray, shape, offset=(0, 0, 0)) -> np.ndarray:
+def _structure_factor(frac: np.ndarray, shape, offset=(0, 0, 0), needed: np.ndarray | None = None) -> np.ndarray:
     """Exact S(h) = sum_a exp(-2 pi i (h + offset).u_a) on the real-FFT layout of h, via
-    separable factors (`offset`: integer Miller indices added to every h)."""
+    separable factors summed per line (h1, h2, :) by matrix products (`offset`: integer Miller
+    indices added to every h). `needed` (N1, N2, N3//2+1) bool: only the lines that hold a needed coefficient
+    are computed, each up to its last needed one (e.g. the band-limit sphere: half of a cubic
+    box); the rest is zero."""
     n1, n2, n3 = shape
     h = [np.fft.fftfreq(n1, 1.0 / n1), np.fft.fftfreq(n2, 1.0 / n2), np.fft.rfftfreq(n3, 1.0 / n3)]
     h = [values + shift for values, shift in zip(h, offset)]
-    e1, e2, e3 = (np.exp(-2j * np.pi * np.outer(frac[:, axis], h[axis])) for axis in range(3))
-    out = np.empty((n1, n2, len(h[2])), dtype=complex)
-    block = max(1, _H_BLOCK_BYTES // (16 * len(frac) * n2))
-    for start in range(0, n1, block):
-        pairs = (e1[:, start : start + block, None] * e2[:, None, :]).reshape(len(frac), -1)
-        out[start : start + block] = (pairs.T @ e3).reshape(-1, n2, len(h[2]))
-    return out
+    e1, e2 = (np.exp(-2j * np.pi * np.outer(h[axis], frac[:, axis])) for axis in range(2))
+    e3 = np.exp(-2j * np.pi * np.outer(frac[:, 2], h[2]))
+    out = np.zeros((n1 * n2, len(h[2])), dtype=complex)
+    lengths = _line_lengths(np.ones(out.shape, dtype=bool) if needed is None else needed.reshape(out.shape))
+    lines = np.flatnonzero(lengths)
+    lines = lines[np.argsort(lengths[lines], kind="stable")]
+    block = max(1, _H_BLOCK_BYTES // (16 * len(frac)))
+    for start in range(0, len(lines), block):
+        chunk = lines[start : start + block]
+        length = int(lengths[chunk].max())
+        first, second = np.divmod(chunk, n2)
+        out[chunk, :length] = (e1[first] * e2[second]) @ e3[:, :length]
+    return out.reshape(n1, n2, len(h[2]))
+
+
+def _line_lengths(needed: np.ndarray) -> np.ndarray:
+    """Per row of `needed` (lines, n) bool: one past the index of its last True (0: none)."""
+    last = needed.shape[1] - np.argmax(needed[:, ::-1], axis=1)
+    return np.where(needed.any(axis=1), last, 0)
 
 
 MAX_ELECTRON_ERROR = 0.01

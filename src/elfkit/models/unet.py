@@ -11,16 +11,18 @@ Padding is circular in every convolution (the cell is periodic). Two modes of on
   output is the block's centre (used for training patches); on a block cut from a periodic
   cell with wrap-around this gives exactly the periodic result.
 
-`column_logits` runs the same network on a large cell level by level: each level's
-activations are stored for the whole cell (as bfloat16 for the largest) and computed in columns
-(tiles along the first two grid axes, the whole third axis) with a halo of that level's own
-reach, wrapping around the cell, so the memory is a few stored grids and the extra work per
+`block_logits` runs the same network on a large cell level by level: each level's
+activations are stored for the whole cell (as bfloat16 for the largest) and computed in blocks
+with a halo of that level's own reach, read wrapping around the cell, and convolved without
+padding in channels-last layout, so the memory is a few stored grids and the extra work per
 level is small (a tile of the whole network needs a halo of the full receptive radius, 44
 voxels, on every side).
 """
 
 from __future__ import annotations
 
+import copy
+import itertools
 import math
 from functools import partial
 
@@ -144,69 +146,98 @@ class PeriodicUNet(nn.Module):
         return self.head(h)[:, 0] + _crop(prior, margin)
 
     @torch.no_grad()
-    def column_logits(self, features: torch.Tensor, column_points: int, bf16: bool = False) -> torch.Tensor:
+    def block_logits(self, features: torch.Tensor, block_points: int, bf16: bool = False) -> torch.Tensor:
         """Logits (N1, N2, N3) of periodic `features` (C, N1, N2, N3), the same as the periodic
-        forward, computed level by level in columns of about `column_points` points each (halo
-        included). With `bf16` the convolutions run in bfloat16 (autocast, as in training) and
-        the activations between levels are kept as bfloat16: half the memory, 2-3x faster."""
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            return self._column_logits(features, column_points, torch.bfloat16 if bf16 else torch.float32).float()
-
-    def _column_logits(self, features: torch.Tensor, column_points: int, storage: torch.dtype) -> torch.Tensor:
-        h, skips = features, []
-        for index, (dilation, level) in enumerate(zip(self.dilations, self.down)):
-            stem = self.stem if index == 0 else None
-            h = _by_columns(partial(_down_level, stem, level), [h], 2 * dilation * self.blocks, column_points, storage)
+        forward, computed level by level in blocks of about `block_points` points each (halo
+        included). With `bf16` the convolutions run in bfloat16 (as in training) and the
+        activations between levels are kept as bfloat16: half the memory, 2-3x faster."""
+        storage = torch.bfloat16 if bf16 else torch.float32
+        net = copy.deepcopy(self).to(storage, memory_format=torch.channels_last_3d)
+        ge = features[self.ge_channel, ..., None].float()
+        h, skips = features.permute(1, 2, 3, 0), []
+        for index, (dilation, level) in enumerate(zip(self.dilations, net.down)):
+            stem = net.stem if index == 0 else None
+            h = _by_blocks(partial(_down_level, stem, level), [h], 2 * dilation * self.blocks, block_points, storage)
             skips.append(h)
         skips.pop()
-        for dilation, merge, block in zip(reversed(self.dilations[:-1]), reversed(self.merge), reversed(self.up)):
-            h = _by_columns(partial(_up_level, merge, block), [h, skips.pop()], 2 * dilation, column_points, storage)
-        ge = features[self.ge_channel : self.ge_channel + 1]
-        return _by_columns(self._head_logits, [h, ge], 0, column_points, torch.float32)[0]
+        for dilation, merge, block in zip(reversed(self.dilations[:-1]), reversed(net.merge), reversed(net.up)):
+            h = _by_blocks(partial(_up_level, merge, block), [h, skips.pop()], 2 * dilation, block_points, storage)
+        head = partial(_head_logits, net, h.shape[-1])
+        return _by_blocks(head, [h, ge], 0, block_points, torch.float32)[..., 0]
 
-    def _head_logits(self, h: torch.Tensor, ge_elf: torch.Tensor) -> torch.Tensor:
-        return self.head(h) + self.prior(ge_elf)
+
+def _head_logits(net: PeriodicUNet, width: int, x: torch.Tensor) -> torch.Tensor:
+    """Logits of a float32 block holding the last level's `width` channels and then the
+    gradient-expansion ELF."""
+    return net.head(x[:, :width].to(net.head[0].weight.dtype)).float() + net.prior(x[:, width:])
 
 
 def _down_level(stem: nn.Module | None, level: nn.ModuleList, x: torch.Tensor) -> torch.Tensor:
     if stem is not None:
         x = stem(x)
     for block in level:
-        x = _column_block(block, x)
+        x = block(x, periodic=False)
     return x
 
 
-def _up_level(merge: nn.Module, block: _ResidualBlock, h: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-    return _column_block(block, merge(torch.cat([h, skip], dim=1)))
+def _up_level(merge: nn.Module, block: _ResidualBlock, x: torch.Tensor) -> torch.Tensor:
+    """The up level on a block holding the coarser level's channels and then the skip's."""
+    return block(merge(x), periodic=False)
 
 
-def _column_conv(conv: _Conv, x: torch.Tensor) -> torch.Tensor:
-    """A convolution on a column: circular along the third grid axis, valid along the first two."""
-    d = conv.dilation
-    padded = F.pad(x, [d, d, 0, 0, 0, 0], mode="circular")
-    return conv.conv(padded.contiguous(memory_format=torch.channels_last_3d))
+def block_sides(shape: tuple[int, int, int], halo: int, block_points: int) -> list[int]:
+    """Sides (points per axis, halo excluded) of the blocks that tile a periodic grid of `shape`
+    so that a block with `halo` more points on each side holds about `block_points` points,
+    cubic where the axes allow, whole axes where they are short, even across each axis."""
+    sides, budget = list(shape), float(block_points)
+    for rank, axis in enumerate(sorted(range(3), key=lambda a: shape[a])):
+        edge = round(budget ** (1 / (3 - rank)))
+        side = max(1, min(shape[axis], edge - 2 * halo))
+        sides[axis] = math.ceil(shape[axis] / math.ceil(shape[axis] / side))
+        budget /= sides[axis] + 2 * halo
+    return sides
 
 
-def _column_block(block: _ResidualBlock, x: torch.Tensor) -> torch.Tensor:
-    """A residual block on a column; its first two axes come out 2 * shrink shorter."""
-    y = _column_conv(block.second, F.silu(_column_conv(block.first, F.silu(x))))
-    s = block.shrink
-    return x[:, :, s : x.shape[2] - s, s : x.shape[3] - s] + y
+def _wrapped_segments(start: int, stop: int, halo: int, n: int) -> list[tuple[slice, slice]]:
+    """(source, destination) slices that read points start - halo to stop + halo of a periodic
+    axis of `n` points (wrapping around, as often as needed) into one contiguous range."""
+    segments, position, first = [], 0, start - halo
+    while position < stop - start + 2 * halo:
+        source = (first + position) % n
+        length = min(n - source, stop - start + 2 * halo - position)
+        segments.append((slice(source, source + length), slice(position, position + length)))
+        position += length
+    return segments
 
 
-def _by_columns(level, inputs: list[torch.Tensor], halo: int, column_points: int, storage: torch.dtype) -> torch.Tensor:
-    """`level` applied to the periodic stored `inputs` (C, N1, N2, N3) column by column: each
-    column is read with `halo` more points on each side along N1 and N2 (wrapping around) and
-    gives its own points."""
-    n1, n2, n3 = inputs[0].shape[1:]
-    side = max(1, math.isqrt(max(1, column_points // n3)) - 2 * halo)
+def _periodic_block(inputs: list[torch.Tensor], start, stop, halo: int, dtype: torch.dtype) -> torch.Tensor:
+    """Points start - halo to stop + halo (wrapping around) of periodic (N1, N2, N3, C) grids,
+    their channels one after the other, as a (1, C, n1, n2, n3) `dtype` tensor in
+    channels-last layout (the layout oneDNN convolves fastest)."""
+    shape = inputs[0].shape[:3]
+    sizes = [b - a + 2 * halo for a, b in zip(start, stop)]
+    out = torch.empty((*sizes, sum(x.shape[-1] for x in inputs)), dtype=dtype)
+    axes = [_wrapped_segments(a, b, halo, n) for a, b, n in zip(start, stop, shape)]
+    for (s1, d1), (s2, d2), (s3, d3) in itertools.product(*axes):
+        channel = 0
+        for x in inputs:
+            out[d1, d2, d3, channel : channel + x.shape[-1]] = x[s1, s2, s3]
+            channel += x.shape[-1]
+    return out.permute(3, 0, 1, 2)[None]
+
+
+def _by_blocks(level, inputs: list[torch.Tensor], halo: int, block_points: int, storage: torch.dtype) -> torch.Tensor:
+    """`level` applied to the periodic stored `inputs` (N1, N2, N3, C) block by block: each
+    block is read with `halo` more points on each side (wrapping around), the inputs' channels
+    one after the other, as `storage`; `level` runs without padding (valid mode) and gives the
+    block's own points; returns (N1, N2, N3, C_out) as `storage`."""
+    shape = tuple(inputs[0].shape[:3])
+    sides = block_sides(shape, halo, block_points)
     out = None
-    for i in range(0, n1, side):
-        rows = torch.arange(i - halo, min(i + side, n1) + halo) % n1
-        for j in range(0, n2, side):
-            cols = torch.arange(j - halo, min(j + side, n2) + halo) % n2
-            result = level(*[x.index_select(1, rows).index_select(2, cols)[None].float() for x in inputs])[0]
-            if out is None:
-                out = torch.empty((result.shape[0], n1, n2, n3), dtype=storage)
-            out[:, i : i + result.shape[1], j : j + result.shape[2]] = result
+    for start in itertools.product(*(range(0, n, side) for n, side in zip(shape, sides))):
+        stop = tuple(min(a + side, n) for a, side, n in zip(start, sides, shape))
+        result = level(_periodic_block(inputs, start, stop, halo, storage))[0].permute(1, 2, 3, 0)
+        if out is None:
+            out = torch.empty((*shape, result.shape[-1]), dtype=storage)
+        out[start[0] : stop[0], start[1] : stop[1], start[2] : stop[2]] = result
     return out
