@@ -208,6 +208,30 @@ def test_tiles_give_the_whole_cell_result(fluid_h64):
     assert 0 < (whole - bf16).abs().max() < 0.02
 
 
+def test_blocks_wrap_around_a_grid_smaller_than_their_halo(fluid_h64):
+    """A halo longer than the grid (16 points on axes of 5 to 9) wraps around more than once
+    and still gives the whole cell's result (relative to the logits' size: on so coarse a grid
+    the random network's logits reach 1e9)."""
+    from elfkit.features import physics_channels
+
+    net = _random_network(dilations=(1, 2, 4), blocks=2)
+    features = physics_channels(fluid_h64, (6, 9, 5))
+    whole = network_logits(net, features)
+    for block_points in (34**3, 40**3):
+        tiled = network_logits(net, features, whole_cell_points=0, block_points=block_points)
+        assert np.abs(whole - tiled).max() < TOLERANCE * max(1.0, np.abs(whole).max())
+
+
+def test_block_sides_tile_the_grid_within_the_budget():
+    from elfkit.models.unet import block_sides
+
+    for shape, halo, points in [((253, 253, 253), 16, 2**21), ((300, 40, 20), 4, 2**18), ((7, 7, 7), 2, 10**6)]:
+        sides = block_sides(shape, halo, points)
+        assert all(1 <= side <= n for side, n in zip(sides, shape))
+        assert np.prod([side + 2 * halo for side in sides]) <= 1.3 * max(points, np.prod([1 + 2 * halo] * 3))
+    assert block_sides((7, 7, 7), 2, 10**6) == [7, 7, 7]
+
+
 def test_grids_outside_the_models_range_are_interpolated(unet_file, h_crystal):
     fine = predict(h_crystal, (33, 33, 45), unet_file)
     assert fine.metadata["model_grid"] == [22, 22, 30]
