@@ -43,11 +43,14 @@ def test_the_report_says_where_a_model_misses_seed_000s_line(report_folder):
 
 
 def test_the_speed_section_checks_issue_15s_targets(report_folder):
-    rows = [{"natoms": n, "grid": [g] * 3, "seconds_total": t, "seconds_predict": t * 0.9, "peak_memory_gb": m}
-            for n, g, t, m in ((64, 45, 0.8, 0.4), (10000, 240, 90.0, 3.5))]
+    """The 64-atom target is judged on the predict() call (model loading included), the
+    fresh-process time printed beside it."""
+    rows = [{"natoms": n, "grid": [g] * 3, "seconds_total": total, "seconds_predict": call, "peak_memory_gb": m}
+            for n, g, total, call, m in ((64, 45, 2.2, 0.8, 0.4), (10000, 240, 90.0, 88.0, 3.5))]
     (report_folder / "speed.json").write_text(json.dumps({"rows": rows, "threads": 2, "slope": 1.0, "section_seconds": 5}))
     text = bench_report.write_report({"date": "d", "commit": "c", "elfkit": "0", "machine": "m", "models": {}})
-    assert "- 64 atoms in 0.8 s including loading (target < 1 s): meets it." in text
+    assert ("- 64 atoms: `predict()` including model loading 0.8 s (target < 1 s): meets it; "
+            "a fresh process, importing PyTorch and elfkit included, 2.2 s.") in text
     assert "10,000 atoms in 90 s and 3.50 GB (targets < 60 s, < 4 GB): **falls short**." in text
 
 

@@ -12,6 +12,7 @@ import time
 import numpy as np
 import pytest
 import yaml
+from ase import Atoms
 
 import elfkit.data
 from elfkit.data.runner import generate
@@ -528,13 +529,18 @@ def test_the_fluid_split_holds_every_density_in_test_and_train():
 
 
 def test_every_metals_gpaw_element_is_in_train_val_and_test():
-    """metals-gpaw is split by element (split_stratify: elements): each element's four prototype
-    groups give one to test, one to val and two to train, and a group never straddles splits."""
+    """metals-gpaw is split by element (split_stratify: elements): each element's four unary
+    prototype groups give one to test, one to val and two to train, and a group (binaries
+    included) never straddles splits."""
     rows = elfkit.data.open("metals-gpaw").rows()
     by_element: dict[str, dict[str, set]] = {}
+    split_of_group: dict[str, set] = {}
     for r in rows:
-        element = "".join(c for c in r["formula"] if not c.isdigit())
-        by_element.setdefault(element, {}).setdefault(r["split"], set()).add(r["group"])
-    assert len(by_element) == 8
+        split_of_group.setdefault(r["group"], set()).add(r["split"])
+        elements = Atoms(r["formula"]).get_chemical_symbols()
+        if len(set(elements)) == 1:
+            by_element.setdefault(elements[0], {}).setdefault(r["split"], set()).add(r["group"])
+    assert len(by_element) == 10
     for element, splits in by_element.items():
         assert {s: len(g) for s, g in splits.items()} == {"train": 2, "val": 1, "test": 1}, element
+    assert all(len(splits) == 1 for splits in split_of_group.values())

@@ -154,7 +154,6 @@ def inference_plan(net: torch.nn.Module, points: int, whole_cell_points: int | N
     return plan, int(peak)
 
 
-@torch.no_grad()
 def network_logits(
     net: torch.nn.Module, features: np.ndarray, whole_cell_points: int | None = None, block_points: int = BLOCK_POINTS
 ) -> np.ndarray:
@@ -162,12 +161,19 @@ def network_logits(
     `inference_plan`: the whole cell at once, or level by level in blocks of `block_points`
     points (the same result within 1e-6), or in bfloat16 as the network trained (half the
     memory, 2-3x faster; the ELF changes by about 5e-4 on average, at most 0.02, with the
-    same accuracy against DFT)."""
-    x = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
+    same accuracy against DFT). In blocks the features are dropped after the first level, so
+    a caller that passes them without keeping a reference (as `predict` does) gets their
+    memory back for the rest (0.65 GB at 10,000 atoms)."""
     plan, _ = inference_plan(net, math.prod(features.shape[1:]), whole_cell_points)
-    if plan == InferencePlan.WHOLE_CELL:
-        return net(x[None], periodic=True)[0].numpy()
-    return net.block_logits(x, block_points, bf16=plan == InferencePlan.BLOCKS_BF16).numpy()
+    with torch.no_grad():
+        x = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
+        del features
+        if plan == InferencePlan.WHOLE_CELL:
+            return net(x[None], periodic=True)[0].numpy()
+        bf16 = plan == InferencePlan.BLOCKS_BF16
+        first, ge = net.first_block_level(x, block_points, bf16)
+        del x
+        return net.block_logits_after_first(first, ge, block_points, bf16).numpy()
 
 
 ORTHOGONALITY_TOLERANCE = 0.1
@@ -301,8 +307,7 @@ def predict(
         internal = middle_spacing_grid(network_cell.cell.array, spacing_range)
     needed = inference_plan(loaded.net, math.prod(internal), whole_cell_points)[1] + output_bytes
     check_memory("prediction", shape, source, needed=needed)
-    features = model_inputs(network_cell, internal, features_of(loaded.net.config))
-    logits = network_logits(loaded.net, features, whole_cell_points)
+    logits = network_logits(loaded.net, model_inputs(network_cell, internal, features_of(loaded.net.config)), whole_cell_points)
     if network_cell is not atoms or internal != shape:
         points = Grid(cell, shape).cart_coords()
         logits = np.mean([interpolate_at_points(logits, network_cell.cell.array, points + t) for t in cosets], axis=0)

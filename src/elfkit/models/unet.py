@@ -150,20 +150,46 @@ class PeriodicUNet(nn.Module):
         """Logits (N1, N2, N3) of periodic `features` (C, N1, N2, N3), the same as the periodic
         forward, computed level by level in blocks of about `block_points` points each (halo
         included). With `bf16` the convolutions run in bfloat16 (as in training) and the
-        activations between levels are kept as bfloat16: half the memory, 2-3x faster."""
-        storage = torch.bfloat16 if bf16 else torch.float32
-        net = copy.deepcopy(self).to(storage, memory_format=torch.channels_last_3d)
-        ge = features[self.ge_channel, ..., None].float()
-        h, skips = features.permute(1, 2, 3, 0), []
-        for index, (dilation, level) in enumerate(zip(self.dilations, net.down)):
-            stem = net.stem if index == 0 else None
-            h = _by_blocks(partial(_down_level, stem, level), [h], 2 * dilation * self.blocks, block_points, storage)
+        activations between levels are kept as bfloat16: half the memory, 2-3x faster.
+        `first_block_level` then `block_logits_after_first` in one call."""
+        first, ge = self.first_block_level(features, block_points, bf16)
+        return self.block_logits_after_first(first, ge, block_points, bf16)
+
+    @torch.no_grad()
+    def first_block_level(self, features: torch.Tensor, block_points: int, bf16: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """The finest level's output (N1, N2, N3, width) of periodic `features` (C, N1, N2, N3),
+        in blocks, and the gradient-expansion ELF channel (N1, N2, N3, 1) float32: all the later
+        levels need of the features, so a caller can release them here."""
+        storage = _block_storage(bf16)
+        net = self._block_copy(storage)
+        first = _by_blocks(partial(_down_level, net.stem, net.down[0]), [features.permute(1, 2, 3, 0)],
+                           2 * self.dilations[0] * self.blocks, block_points, storage)
+        return first, features[self.ge_channel, ..., None].float().clone()
+
+    @torch.no_grad()
+    def block_logits_after_first(self, first: torch.Tensor, ge: torch.Tensor, block_points: int, bf16: bool = False) -> torch.Tensor:
+        """Logits (N1, N2, N3) from `first_block_level`'s outputs: the other levels in blocks."""
+        storage = _block_storage(bf16)
+        net = self._block_copy(storage)
+        h, skips = first, [first]
+        for dilation, level in zip(self.dilations[1:], net.down[1:]):
+            h = _by_blocks(partial(_down_level, None, level), [h], 2 * dilation * self.blocks, block_points, storage)
             skips.append(h)
         skips.pop()
+        del first
         for dilation, merge, block in zip(reversed(self.dilations[:-1]), reversed(net.merge), reversed(net.up)):
             h = _by_blocks(partial(_up_level, merge, block), [h, skips.pop()], 2 * dilation, block_points, storage)
         head = partial(_head_logits, net, h.shape[-1])
         return _by_blocks(head, [h, ge], 0, block_points, torch.float32)[..., 0]
+
+    def _block_copy(self, storage: torch.dtype) -> PeriodicUNet:
+        """This network with its weights as `storage` in channels-last layout (oneDNN then
+        returns channels-last outputs; autocast copies of the weights are not)."""
+        return copy.deepcopy(self).to(storage, memory_format=torch.channels_last_3d)
+
+
+def _block_storage(bf16: bool) -> torch.dtype:
+    return torch.bfloat16 if bf16 else torch.float32
 
 
 def _head_logits(net: PeriodicUNet, width: int, x: torch.Tensor) -> torch.Tensor:
