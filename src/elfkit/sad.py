@@ -201,19 +201,19 @@ def sad(atoms: Atoms, grid_shape, kind: str = "total") -> np.ndarray:
     return np.clip(values, 0.0, None)
 
 
-def _structure_factor(frac: np.ndarray, shape, offset=(0, 0, 0), needed: np.ndarray | None = None) -> np.ndarray:
+def _structure_factor(frac: np.ndarray, shape, offset, needed: np.ndarray) -> np.ndarray:
     """Exact S(h) = sum_a exp(-2 pi i (h + offset).u_a) on the real-FFT layout of h, via
     separable factors summed per line (h1, h2, :) by matrix products (`offset`: integer Miller
-    indices added to every h). `needed` (N1, N2, N3//2+1) bool: only the lines that hold a needed coefficient
-    are computed, each up to its last needed one (e.g. the band-limit sphere: half of a cubic
-    box); the rest is zero."""
+    indices added to every h). Only the lines that hold a `needed` coefficient ((N1, N2,
+    N3//2+1) bool, e.g. the band-limit sphere: half of a cubic box) are computed, each up to
+    its last needed one; the rest is zero."""
     n1, n2, n3 = shape
     h = [np.fft.fftfreq(n1, 1.0 / n1), np.fft.fftfreq(n2, 1.0 / n2), np.fft.rfftfreq(n3, 1.0 / n3)]
     h = [values + shift for values, shift in zip(h, offset)]
     e1, e2 = (np.exp(-2j * np.pi * np.outer(h[axis], frac[:, axis])) for axis in range(2))
     e3 = np.exp(-2j * np.pi * np.outer(frac[:, 2], h[2]))
     out = np.zeros((n1 * n2, len(h[2])), dtype=complex)
-    lengths = _line_lengths(np.ones(out.shape, dtype=bool) if needed is None else needed.reshape(out.shape))
+    lengths = _line_lengths(needed.reshape(out.shape))
     lines = np.flatnonzero(lengths)
     lines = lines[np.argsort(lengths[lines], kind="stable")]
     block = max(1, _H_BLOCK_BYTES // (16 * len(frac)))

@@ -164,7 +164,7 @@ class PeriodicUNet(nn.Module):
         net = self._block_copy(storage)
         first = _by_blocks(partial(_down_level, net.stem, net.down[0]), [features.permute(1, 2, 3, 0)],
                            2 * self.dilations[0] * self.blocks, block_points, storage)
-        return first, features[self.ge_channel, ..., None].float().clone()
+        return first, features[self.ge_channel, ..., None].to(torch.float32, copy=True)
 
     @torch.no_grad()
     def block_logits_after_first(self, first: torch.Tensor, ge: torch.Tensor, block_points: int, bf16: bool = False) -> torch.Tensor:
