@@ -24,8 +24,8 @@ HYDROGEN_LIMITS = [
     "- Trained on dense fluid hydrogen only; other elements and densities outside the rs range above get a warning "
     "and are not expected to be accurate.",
     "- The crystals are a transfer test: the model never saw a crystal. Their critical points are matched within "
-    "0.2 Å at persistence 0.02; a DFT maximum also counts as found at a maximum its own ELF cannot tell apart from it "
-    "(`elfkit.analysis.critical.plateau_aliases`).",
+    "0.2 Å at persistence 0.02; a DFT maximum also counts as found anywhere on its plateau, the points its own ELF "
+    "cannot tell apart from it (`elfkit.analysis.critical.plateau_aliases`).",
 ]
 METAL_LIMITS = [
     "- Trained on metals only, in common unary and binary prototypes from ambient volume to half; hydrogen, "

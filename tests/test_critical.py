@@ -221,6 +221,32 @@ def test_maxima_the_field_cannot_tell_apart_match_as_one():
     assert match_critical_points(pred_max, ref_max, cell, tol=0.2, reference_aliases=aliases)["recall"] == 1.0
 
 
+def _plateau_field(centre_x, grid=48, length=6.0):
+    """A broad ELF maximum of 0.5 at `centre_x` Å, whose top 0.02 spans about 2 Å along x (a
+    flat interstitial plateau), in a cubic cell of one atom (far from it: low density)."""
+    atoms = Atoms("Li", positions=[[0.0, 0.0, 0.0]], cell=[length] * 3, pbc=True)
+    x, y, z = np.meshgrid(*(np.arange(grid) * length / grid,) * 3, indexing="ij")
+    return Field(atoms, 0.5 * np.exp(-((x - centre_x) ** 2) / 36 - ((y - 3) ** 2 + (z - 3) ** 2) / 2), "elf")
+
+
+def test_a_maximum_anywhere_on_the_reference_plateau_matches_it():
+    """A maximum moved 0.6 Å along a plateau over which the reference ELF varies by less than
+    the persistence is found through the plateau aliases (not by position alone); moved 2.4 Å,
+    where the reference has dropped by more than the persistence, it is not."""
+    from elfkit.analysis.critical import plateau_aliases
+
+    reference = _plateau_field(3.0)
+    ref_max = maxima(critical_points(reference))
+    aliases = plateau_aliases(ref_max, reference)
+    cell = reference.atoms.cell.array
+    for shift, found in ((0.6, 1.0), (2.4, 0.0)):
+        pred_max = maxima(critical_points(_plateau_field(3.0 + shift)))
+        assert len(ref_max) == len(pred_max) == 1
+        options = {"tol": 0.2, "include_low_density": True}
+        assert match_critical_points(pred_max, ref_max, cell, **options)["recall"] == 0.0
+        assert match_critical_points(pred_max, ref_max, cell, reference_aliases=aliases, **options)["recall"] == found
+
+
 def test_matching_finds_the_most_pairs_within_the_tolerance():
     """References A, B and predictions P, Q where the smallest total distance (P-B 0.01 Å,
     Q-A 0.25 Å) pairs only one within 0.2 Å, while P-A and Q-B (0.19 Å each) pair both."""

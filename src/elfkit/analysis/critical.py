@@ -306,23 +306,28 @@ def morse_sum(points: list[CriticalPoint]) -> int:
 def plateau_aliases(
     points: list[CriticalPoint], field: Field, persistence: float = DEFAULT_PERSISTENCE, pairs: PersistencePairs | None = None
 ) -> list[np.ndarray]:
-    """For each of `points`, the fractional positions (M, 3) of every critical point of its type
-    that `field` cannot tell apart from it at `persistence` (field units): the points (before
-    simplification) in the same periodic connected component of the band of grid values within
-    `persistence` of its value. The two maxima of an H2 molecule sit 0.04-0.1 Å from its two
-    nuclei and differ by less than 0.01 in ELF; simplification keeps whichever is higher, so
-    two fields with the same topology can keep opposite ones, 0.6 Å apart. `pairs` reuses
-    `persistence_pairs(field.values)`."""
+    """For each of `points`, the fractional positions (M, 3) that `field` cannot tell apart from
+    it at `persistence` (field units): the point itself, then every grid point and every
+    critical point of its type (before simplification) in the same periodic connected
+    component of the band of grid values within `persistence` of its value. The two maxima of
+    an H2 molecule sit 0.04-0.1 Å from its two nuclei and differ by less than 0.01 in ELF;
+    simplification keeps whichever is higher, so two fields with the same topology can keep
+    opposite ones, 0.6 Å apart. An interstitial maximum of a metal tops a plateau over which
+    the ELF varies by less than `persistence`, so its position is only defined to within that
+    plateau. `pairs` reuses `persistence_pairs(field.values)`."""
     from elfkit.analysis.network import domains
 
     values = np.asarray(field.values, dtype=float)
+    shape = np.array(values.shape)
     every = critical_points(field, persistence=0.0, low_density=None, pairs=pairs)
     aliases = []
     for point in points:
         same_type = [p for p in every if p.type == point.type]
         labels = domains(np.where(np.abs(values - point.value) <= persistence, 1.0, 0.0), 0.5).labels
         own, others = labels[_vertex(point.frac, labels.shape)], labels[_vertex([p.frac for p in same_type], labels.shape)]
-        aliases.append(np.array([point.frac, *[p.frac for p, label in zip(same_type, others) if label == own != 0]], dtype=float))
+        plateau = np.argwhere(labels == own) / shape if own != 0 else np.empty((0, 3))
+        critical = [p.frac for p, label in zip(same_type, others) if label == own != 0]
+        aliases.append(np.array([point.frac, *critical, *plateau], dtype=float))
     return aliases
 
 
