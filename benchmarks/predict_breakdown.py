@@ -25,7 +25,7 @@ def main() -> None:
 
     from elfkit.features import physics_channels
     from elfkit.grid import DEFAULT_SPACING_ANGSTROM, Grid
-    from elfkit.predict import get_model, inference_plan, interpolate_at_points, middle_spacing_grid, model_spacing_range, network_logits, symmetry_pool
+    from elfkit.predict import get_model, inference_plan, middle_spacing_grid, model_spacing_range, network_logits, resample_periodic, symmetry_pool
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--natoms", type=int, default=10000)
@@ -50,7 +50,7 @@ def main() -> None:
     stage("network", started)
     del features
     started = time.perf_counter()
-    values = interpolate_at_points(logits, atoms.cell.array, user.cart_coords())
+    values = resample_periodic(logits, user.shape)
     stage("spline to the user's grid", started)
     started = time.perf_counter()
     symmetry_pool(1.0 / (1.0 + np.exp(-values.astype(np.float64))), atoms)

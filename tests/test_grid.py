@@ -39,3 +39,17 @@ def test_reciprocal_vectors_satisfy_g_dot_r_equals_two_pi_h():
 def test_bad_grids_are_refused(shape):
     with pytest.raises(GridError):
         Grid(np.eye(3), shape)
+
+
+def test_resampling_a_periodic_grid_equals_the_spline_at_the_new_points():
+    """`resample_periodic` (one axis at a time) gives the periodic cubic B-spline that
+    `interpolate_at_points` evaluates point by point, on a skewed cell, finer and coarser, and
+    returns the field itself on its own grid."""
+    from elfkit.predict import interpolate_at_points, resample_periodic
+
+    cell = np.array([[5.0, 0, 0], [1.0, 6.0, 0], [0.5, 0.3, 7.0]])
+    values = np.random.default_rng(0).normal(size=(20, 24, 30)).astype(np.float32)
+    for shape in [(23, 19, 31), (40, 48, 61)]:
+        expected = interpolate_at_points(values, cell, Grid(cell, shape).cart_coords())
+        assert np.abs(resample_periodic(values, shape) - expected).max() < 1e-5
+    assert np.abs(resample_periodic(values, values.shape) - values).max() < 1e-5

@@ -260,6 +260,34 @@ def interpolate_at_points(values: np.ndarray, cell: np.ndarray, points: np.ndarr
     return map_coordinates(values, coords, order=3, mode="grid-wrap").reshape(points.shape[:-1]).astype(np.float32)
 
 
+def resample_periodic(values: np.ndarray, shape) -> np.ndarray:
+    """A periodic grid field resampled onto another grid `shape` of the same cell: its periodic
+    cubic B-spline (the one `interpolate_at_points` evaluates) at the new grid's points, one
+    axis at a time (float32). Grid point i of N lies at fraction i/N on both grids."""
+    from scipy.ndimage import spline_filter
+
+    coefficients = spline_filter(values.astype(np.float64), order=3, mode="grid-wrap")
+    for axis, n_new in enumerate(shape):
+        matrix = _cubic_bspline_matrix(coefficients.shape[axis], n_new)
+        moved = np.moveaxis(coefficients, axis, 0)
+        coefficients = np.moveaxis((matrix @ moved.reshape(moved.shape[0], -1)).reshape(n_new, *moved.shape[1:]), 0, axis)
+    return coefficients.astype(np.float32)
+
+
+def _cubic_bspline_matrix(n_old: int, n_new: int):
+    """Sparse (n_new, n_old) matrix of periodic cubic B-spline weights: row i evaluates the
+    spline of n_old coefficients at fraction i/n_new."""
+    from scipy.sparse import csr_matrix
+
+    x = np.arange(n_new) * n_old / n_new
+    base = np.floor(x).astype(int)
+    t = x - base
+    weights = np.stack([(1 - t) ** 3, 3 * t**3 - 6 * t**2 + 4, -3 * t**3 + 3 * t**2 + 3 * t + 1, t**3]) / 6
+    columns = np.mod(base[None, :] + np.arange(-1, 3)[:, None], n_old)
+    rows = np.broadcast_to(np.arange(n_new), columns.shape)
+    return csr_matrix((weights.ravel(), (rows.ravel(), columns.ravel())), shape=(n_new, n_old))
+
+
 def symmetry_pool(values: np.ndarray, atoms: Atoms) -> np.ndarray:
     """Average over the crystal's space-group operations that map the grid onto itself
     (`elfkit.symmetry.crystal_grid_maps`: the same set for a cell and its supercells)."""
@@ -308,7 +336,9 @@ def predict(
     needed = inference_plan(loaded.net, math.prod(internal), whole_cell_points)[1] + output_bytes
     check_memory("prediction", shape, source, needed=needed)
     logits = network_logits(loaded.net, model_inputs(network_cell, internal, features_of(loaded.net.config)), whole_cell_points)
-    if network_cell is not atoms or internal != shape:
+    if network_cell is atoms and internal != shape:
+        logits = resample_periodic(logits, shape)
+    elif network_cell is not atoms:
         points = Grid(cell, shape).cart_coords()
         logits = np.mean([interpolate_at_points(logits, network_cell.cell.array, points + t) for t in cosets], axis=0)
     elf = _sigmoid(logits)
