@@ -528,19 +528,20 @@ def test_the_fluid_split_holds_every_density_in_test_and_train():
     assert all(len(s) == 1 for s in groups.values())
 
 
-def test_every_metals_gpaw_element_is_in_train_val_and_test():
-    """metals-gpaw is split by element (split_stratify: elements): each element's four unary
-    prototype groups give one to test, one to val and two to train, and a group (binaries
-    included) never straddles splits."""
+def test_every_metals_gpaw_element_and_pair_is_in_train_and_test():
+    """metals-gpaw is split by element set (split_stratify: elements): each element's four unary
+    prototype groups give one to test, one to val and two to train, each pair's two binary
+    prototypes one to test and one to train, and a group never straddles splits."""
     rows = elfkit.data.open("metals-gpaw").rows()
-    by_element: dict[str, dict[str, set]] = {}
+    by_elements: dict[tuple, dict[str, set]] = {}
     split_of_group: dict[str, set] = {}
     for r in rows:
         split_of_group.setdefault(r["group"], set()).add(r["split"])
-        elements = Atoms(r["formula"]).get_chemical_symbols()
-        if len(set(elements)) == 1:
-            by_element.setdefault(elements[0], {}).setdefault(r["split"], set()).add(r["group"])
-    assert len(by_element) == 10
-    for element, splits in by_element.items():
-        assert {s: len(g) for s, g in splits.items()} == {"train": 2, "val": 1, "test": 1}, element
+        elements = tuple(sorted(set(Atoms(r["formula"]).get_chemical_symbols())))
+        by_elements.setdefault(elements, {}).setdefault(r["split"], set()).add(r["group"])
+    assert sum(len(e) == 1 for e in by_elements) == 10
+    assert sum(len(e) == 2 for e in by_elements) == 11
+    for elements, splits in by_elements.items():
+        expected = {"train": 2, "val": 1, "test": 1} if len(elements) == 1 else {"train": 1, "test": 1}
+        assert {s: len(g) for s, g in splits.items()} == expected, elements
     assert all(len(splits) == 1 for splits in split_of_group.values())
