@@ -7,8 +7,8 @@ from 12 % below to 12 % above the model's training range (and inside it), the pr
 directly on the grid (the network sees the voxels as they are) against the one `predict`
 makes outside the range (network on the middle-spacing grid, logits splined back). Both are
 compared with the DFT reference splined onto the same grid (periodic cubic spline of the ELF),
-and with each other. Writes benchmarks/results/spacing_tolerance.json and prints a table by relative
-offset from the range (negative: finer than its finest grid, positive: coarser).
+and with each other. Writes benchmarks/results/spacing_tolerance.json and prints a table by
+relative offset from the range (negative: finer than its finest grid, positive: coarser).
 """
 
 from __future__ import annotations
@@ -31,8 +31,7 @@ def offset_from_range(spacing: float, low: float, high: float) -> float:
 def sample_rows(sample, loaded, low: float, high: float) -> list[dict]:
     """Direct and splined predictions of one snapshot on every cubic grid within MAX_OFFSET of the range."""
     from elfkit.features import features_of, model_inputs
-    from elfkit.grid import Grid
-    from elfkit.predict import _sigmoid, interpolate_at_points, middle_spacing_grid, network_logits
+    from elfkit.predict import _sigmoid, middle_spacing_grid, network_logits, resample_periodic
 
     cell = sample.atoms.cell.array
     length = float(np.linalg.norm(cell[0]))
@@ -42,10 +41,9 @@ def sample_rows(sample, loaded, low: float, high: float) -> list[dict]:
     rows = []
     for n in range(int(length / (high * (1 + MAX_OFFSET))) + 1, int(length / (low * (1 - MAX_OFFSET))) + 1):
         shape = (n, n, n)
-        points = Grid(cell, shape).cart_coords()
         direct = _sigmoid(network_logits(loaded.net, model_inputs(sample.atoms, shape, features))).astype(np.float32)
-        splined = _sigmoid(interpolate_at_points(middle_logits, cell, points))
-        dft = np.clip(interpolate_at_points(np.asarray(sample.elf, dtype=np.float64), cell, points), 0, 1)
+        splined = _sigmoid(resample_periodic(middle_logits, shape))
+        dft = np.clip(resample_periodic(np.asarray(sample.elf), shape), 0, 1)
         rows.append({"spacing": length / n, "offset": offset_from_range(length / n, low, high), "direct_mae": float(np.abs(direct - dft).mean()),
                      "splined_mae": float(np.abs(splined - dft).mean()), "direct_vs_splined": float(np.abs(direct - splined).mean())})
     return rows
