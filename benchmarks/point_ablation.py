@@ -8,7 +8,9 @@ Variants: the density channels at the point alone (no neighbourhood), l_max 0 (r
 4 Å, l_max 3 at cutoffs of 3, 4 and 5 Å, and at 4 Å with 1 to 3 atom-environment weights
 (`elfkit.models.point.atom_environment`), 16 mixed channels instead of 8 (with and without 2
 environment weights), 24 radial functions instead of 16, and a 256 x 4 MLP instead of 128 x 3
-(with and without 2 environment weights). `--hold-out-hot` keeps the train split's hot (3000 K)
+(with and without 2 environment weights), and a learned atom environment (`atom_features`: 8
+features per atom from its neighbours within 2 Å, in 1 or 2 rounds of message passing, read by
+the atoms within 2 Å of the point; `elfkit.models.point.LearnedEnvironment`). `--hold-out-hot` keeps the train split's hot (3000 K)
 trajectories at rs 1.625 and 1.75 bohr, where the shipped model is weakest, out of training and
 scores every third of their snapshots as strata of their own ("hot rs ..."): a regime the val
 split does not contain, judged without touching test. Every variant sees the same training points
@@ -44,7 +46,11 @@ VARIANTS = {
     "channels 16, environment 2": {"cutoff": 4.0, "l_max": 3, "channels": 16, "environment": 2},
     "MLP 256 x 4": {"cutoff": 4.0, "l_max": 3, "channels": 8, "hidden": 256, "layers": 4},
     "MLP 256 x 4, environment 2": {"cutoff": 4.0, "l_max": 3, "channels": 8, "hidden": 256, "layers": 4, "environment": 2},
+    "learned environment, 1 round": {"cutoff": 4.0, "l_max": 3, "channels": 8, "atom_features": 8, "rounds": 1},
+    "learned environment, 2 rounds": {"cutoff": 4.0, "l_max": 3, "channels": 8, "atom_features": 8, "rounds": 2},
 }
+LEARNED_CUTOFF_ANGSTROM = 2.0
+"""Atom-atom and near point-atom cutoff of the learned-environment variants."""
 RADIAL = 16
 HOT_K = 3000.0
 HOT_DENSITIES_BOHR = (1.625, 1.75)
@@ -52,11 +58,12 @@ HOT_DENSITIES_BOHR = (1.625, 1.75)
 
 def probe_inputs(sample, count: int, weighted_fraction: float, seed: int, variants: dict, stratum: str | None = None) -> dict:
     """Probe points of one grid: the basis of every (cutoff, environment, radial) of `variants`
-    (l_max 3), the density channels and the DFT ELF."""
+    (l_max 3), the density channels, the DFT ELF and (for learned-environment variants) the
+    points' `NearPairs`."""
     from elfkit.features import point_channels, sad_radius
     from elfkit.geometry import point_neighbours
     from elfkit.grid import Grid
-    from elfkit.models.point import atom_environment, neighbour_basis
+    from elfkit.models.point import NearPairs, atom_environment, neighbour_basis
     from elfkit.train.loader import stratum_of
     from elfkit.train.points import pool_indices
 
@@ -69,6 +76,8 @@ def probe_inputs(sample, count: int, weighted_fraction: float, seed: int, varian
         "density": torch.from_numpy(point_channels(sample.atoms, points, pairs=pairs).T.copy()),
         "elf": torch.from_numpy(np.asarray(sample.elf, dtype=np.float32).ravel()[index]),
         "stratum": stratum or stratum_of(sample),
+        "near": NearPairs.of(sample.atoms, pairs, len(points), LEARNED_CUTOFF_ANGSTROM, LEARNED_CUTOFF_ANGSTROM)
+        if any(v.get("atom_features") for v in variants.values()) else None,
     }
 
 
@@ -76,11 +85,16 @@ def _kind(variant: dict) -> tuple[float, int, int]:
     return variant["cutoff"], variant.get("environment", 0), variant.get("radial", RADIAL)
 
 
-def inputs_of(pool: dict, variant: dict, rows=slice(None)) -> tuple[torch.Tensor, torch.Tensor]:
-    """The basis of the variant's cutoff, environment and radial count, cut to its l_max, and the
-    density channels."""
-    basis = pool["basis"][_kind(variant)][rows]
-    return basis[:, :, : (variant["l_max"] + 1) ** 2], pool["density"][rows]
+def inputs_of(pool: dict, variant: dict, rows: torch.Tensor | None = None) -> tuple:
+    """The network's inputs at the pool's points (`rows`, default all): the basis of the variant's
+    cutoff, environment and radial count cut to its l_max, the density channels, no columns,
+    and the `NearPairs` of a learned-environment variant."""
+    every = slice(None) if rows is None else rows
+    basis = pool["basis"][_kind(variant)][every][:, :, : (variant["l_max"] + 1) ** 2]
+    near = None
+    if variant.get("atom_features"):
+        near = pool["near"] if rows is None else pool["near"].rows(rows)
+    return basis, pool["density"][every], None, near
 
 
 def train_variant(variant: dict, train: list[dict], steps: int, batch: int, seed: int):
@@ -88,22 +102,26 @@ def train_variant(variant: dict, train: list[dict], steps: int, batch: int, seed
     from elfkit.models.point import PointELF
 
     torch.manual_seed(seed)
-    net = PointELF(**{"radial": RADIAL, **variant})
+    net = PointELF(**{"radial": RADIAL, **variant} | _learned_cutoffs(variant))
     optimiser = torch.optim.Adam(net.parameters(), lr=2e-3)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=2e-3, total_steps=steps, pct_start=0.05)
     rng = np.random.default_rng(seed)
     for _ in range(steps):
-        parts = []
+        predicted, elf = [], []
         for g in rng.choice(len(train), 8):
             rows = torch.from_numpy(rng.choice(len(train[g]["elf"]), batch // 8, replace=False))
-            parts.append((*inputs_of(train[g], variant, rows), train[g]["elf"][rows]))
-        basis, density, elf = (torch.cat(p) for p in zip(*parts))
-        loss = (torch.sigmoid(net(basis, density)) - elf).abs().mean()
+            predicted.append(torch.sigmoid(net(*inputs_of(train[g], variant, rows))))
+            elf.append(train[g]["elf"][rows])
+        loss = (torch.cat(predicted) - torch.cat(elf)).abs().mean()
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
         schedule.step()
     return net.eval()
+
+
+def _learned_cutoffs(variant: dict) -> dict:
+    return {"atom_cutoff": LEARNED_CUTOFF_ANGSTROM, "near_cutoff": LEARNED_CUTOFF_ANGSTROM} if variant.get("atom_features") else {}
 
 
 @torch.no_grad()

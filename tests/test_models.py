@@ -43,6 +43,11 @@ def _random_species_point_network():
     return _random_point_network(environment=0, species=METAL_POINT_SPECIES, features="sad+engine-valence", prior_floor=0.45)
 
 
+def _random_learned_point_network():
+    """The point model with a learned atom environment (two rounds of message passing)."""
+    return _random_point_network(environment=0, atom_features=4, atom_cutoff=1.8, near_cutoff=1.6, rounds=2)
+
+
 def _random_engine_valence_network():
     """The U-Net on the metals model's feature set (SAD plus the labelling engine's valence SAD)."""
     return _random_network(features="sad+engine-valence", ge_channel=11, prior_floor=0.45)
@@ -53,8 +58,9 @@ RANDOM_NETWORKS = {
     "periodic-unet-engine-valence": _random_engine_valence_network,
     "point": _random_point_network,
     "point-species": _random_species_point_network,
+    "point-learned": _random_learned_point_network,
 }
-ARCHITECTURE = {"periodic-unet-engine-valence": "periodic-unet", "point-species": "point"}
+ARCHITECTURE = {"periodic-unet-engine-valence": "periodic-unet", "point-species": "point", "point-learned": "point"}
 
 
 @pytest.fixture(scope="module", params=sorted(RANDOM_NETWORKS))
@@ -294,10 +300,10 @@ def test_an_untrained_network_predicts_the_squashed_physics_baseline(fluid_h64):
         build("periodic-unet", prior_floor=0.5)
 
 
-@pytest.fixture(scope="module")
-def point_model(tmp_path_factory):
-    path = tmp_path_factory.mktemp("point") / "point.safetensors"
-    return load_model(save_model(path, _random_point_network(), {"name": "point", "architecture": "point"}))
+@pytest.fixture(scope="module", params=["point", "point-learned"])
+def point_model(request, tmp_path_factory):
+    path = tmp_path_factory.mktemp(request.param) / "point.safetensors"
+    return load_model(save_model(path, RANDOM_NETWORKS[request.param](), {"name": "point", "architecture": "point"}))
 
 
 def test_the_point_model_is_invariant_under_rotations_and_images(point_model, fluid_h64):

@@ -157,7 +157,41 @@ def test_a_species_model_reads_only_the_columns_of_the_elements_present():
     assert torch.allclose(whole, present, atol=1e-5)
 
 
-@pytest.mark.parametrize("config_name", ["config_file", "point_config_file"])
+@pytest.fixture
+def learned_point_config_file(point_config_file, tmp_path):
+    """The tiny point config with a learned atom environment (two rounds)."""
+    config = yaml.safe_load(point_config_file.read_text())
+    config["model"] |= {"atom_features": 3, "atom_cutoff": 1.5, "near_cutoff": 1.5, "rounds": 2}
+    path = tmp_path / "tinylearned.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_a_pools_learned_environment_gives_the_models_values_at_its_points(data_root, learned_point_config_file, tmp_path, monkeypatch):
+    """Logits from a pool's stored inputs (a random subset of its rows, as a training batch reads
+    them) equal the model's own logits at those points computed from the structure."""
+    import elfkit.data
+    from elfkit.grid import Grid
+    from elfkit.train.points import PointTrainer, pool_indices
+
+    monkeypatch.setenv("ELFKIT_DATA_DIR", str(data_root))
+    trainer = PointTrainer(load_config(learned_point_config_file), tmp_path / "run")
+    trainer.load_data()
+    pool, sample = trainer.train_pools[0], next(iter(elfkit.data.open("tiny", split="train")))
+    with torch.no_grad():
+        for parameter in trainer.net.parameters():
+            parameter.normal_(0.0, 0.3)
+    config = trainer.config
+    index = pool_indices(sample.elf, config.points.pool_points, config.points.weighted_fraction, np.random.default_rng([config.seed, 7, 0, len(trainer.train_pools)]))
+    points = Grid(sample.atoms.cell.array, sample.elf.shape).cart_coords().reshape(-1, 3)[index]
+    rows = torch.from_numpy(np.random.default_rng(1).choice(len(index), 40, replace=False))
+    with torch.no_grad():
+        from_pool = trainer._pool_logits(trainer.net, pool, rows).numpy()
+    assert pool.near is not None and torch.equal(pool.elf[rows], torch.from_numpy(np.asarray(sample.elf, np.float32).ravel()[index][rows.numpy()]))
+    assert np.abs(from_pool - trainer.net.logits_at(sample.atoms, points[rows.numpy()])).max() < 1e-4
+
+
+@pytest.mark.parametrize("config_name", ["config_file", "point_config_file", "learned_point_config_file"])
 def test_a_killed_run_resumes_to_the_same_model(data_root, config_name, tmp_path, monkeypatch, request):
     from elfkit.models import Architecture
     from elfkit.train.points import PointTrainer

@@ -15,6 +15,11 @@ elements, for structures of several) each atom enters once per species, weighted
 and 0 for the others (one-hot), so every element gets its own learned radial functions; an
 element not in the list is refused (`basis_weights`). `neighbour_basis` computes A from geometry
 alone; it does not depend on the network's weights, so training computes it once per point.
+With `atom_features` F > 0 the model also learns each atom's environment (`LearnedEnvironment`):
+F features per atom from its neighbours within `atom_cutoff` (`rounds` of message passing between
+atoms), which enter a second, short-range basis of the atoms within `near_cutoff` of the point
+(l <= 2); since these depend on the network's weights, that basis is computed at every step from
+the stored (point, atom) pairs (`NearPairs`).
 The network mixes the radial functions per l (learned, `channels` per l), takes the
 rotation invariants (the power spectrum sum_m c_klm c_k'lm of every channel pair and l),
 appends the SAD's density channels at the point (`elfkit.features.point_inputs`: with `features`
@@ -27,6 +32,7 @@ periodic images by construction. Lengths in Å, ELF dimensionless.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -39,6 +45,10 @@ from elfkit.models.prior import check_prior_floor, prior_logit
 from elfkit.features import GE_ELF_CHANNEL, FeatureSet, point_input_channels
 
 NEAR_FIELD_ANGSTROM = 0.25
+LEARNED_RADIAL = 8
+"""Radial functions of the learned environment's atom-atom and near point-atom terms."""
+LEARNED_L_MAX = 2
+"""Angular order of the learned environment's near basis."""
 ENVIRONMENT_CENTRES_ANGSTROM = (0.75, 1.1, 1.5)
 ENVIRONMENT_WIDTH_ANGSTROM = 0.15
 
@@ -163,6 +173,123 @@ def _cosine_cutoff(distance: torch.Tensor, cutoff: float) -> torch.Tensor:
     return 0.5 * (torch.cos(math.pi * distance / cutoff) + 1) * (distance < cutoff)
 
 
+def atom_bonds(atoms: Atoms, cutoff: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every ordered pair (i, j) of distinct atoms (periodic images included) closer than
+    `cutoff` Å: indices (2, M) int64 and lengths (M,) float32 in Å."""
+    from ase.neighborlist import neighbor_list
+
+    first, second, length = neighbor_list("ijd", atoms, cutoff)
+    return torch.from_numpy(np.stack([first, second]).astype(np.int64)), torch.from_numpy(length.astype(np.float32))
+
+
+@dataclass
+class NearPairs:
+    """What the learned environment reads at probe points of one structure: the (point, atom)
+    pairs closer than the near cutoff, by point (those of point p are offsets[p]:offsets[p + 1];
+    `atom` (K,) int32, `vector` (K, 3) float32 from the point to the atom's image, Å), and the
+    structure's `atom_bonds` (`bonds` (2, M), `bond_length` (M,) Å) among `atom_count` atoms."""
+
+    offsets: torch.Tensor
+    atom: torch.Tensor
+    vector: torch.Tensor
+    bonds: torch.Tensor
+    bond_length: torch.Tensor
+    atom_count: int
+
+    @classmethod
+    def of(cls, atoms: Atoms, pairs, point_count: int, near_cutoff: float, atom_cutoff: float, bonds=None) -> NearPairs:
+        """From the `elfkit.geometry.Neighbours` of `point_count` points (out to at least
+        `near_cutoff`) and the atoms; `bonds`: `atom_bonds(atoms, atom_cutoff)` when known."""
+        near = pairs.within(near_cutoff)
+        counts = np.bincount(near.point, minlength=point_count)
+        bonds, length = atom_bonds(atoms, atom_cutoff) if bonds is None else bonds
+        return cls(
+            offsets=torch.from_numpy(np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)),
+            atom=torch.from_numpy(near.atom.astype(np.int32)),
+            vector=torch.from_numpy(near.vector.astype(np.float32)),
+            bonds=bonds,
+            bond_length=length,
+            atom_count=len(atoms),
+        )
+
+    @property
+    def point_count(self) -> int:
+        """Probe points these pairs belong to."""
+        return len(self.offsets) - 1
+
+    def pair_points(self) -> torch.Tensor:
+        """The probe point (K,) int64 of every pair."""
+        return torch.repeat_interleave(torch.arange(self.point_count, device=self.offsets.device), self.offsets.diff())
+
+    def to(self, device) -> NearPairs:
+        """These pairs on `device`."""
+        return NearPairs(*(t.to(device) for t in (self.offsets, self.atom, self.vector, self.bonds, self.bond_length)), self.atom_count)
+
+    def rows(self, rows: torch.Tensor) -> NearPairs:
+        """The pairs of the probe points `rows` (R,), renumbered 0..R-1 in that order."""
+        starts, counts = self.offsets[rows], self.offsets[rows + 1] - self.offsets[rows]
+        ends = torch.cumsum(counts, 0)
+        index = torch.repeat_interleave(starts - (ends - counts), counts) + torch.arange(int(ends[-1]) if len(ends) else 0)
+        offsets = torch.cat([torch.zeros(1, dtype=torch.int64), ends])
+        return NearPairs(offsets, self.atom[index], self.vector[index], self.bonds, self.bond_length, self.atom_count)
+
+
+class LearnedEnvironment(nn.Module):
+    """Learned features of each atom's environment and the rotation invariants they give a
+    probe point (module docstring).
+
+    Atom j starts from h_j = MLP(sum_i B_n(r_ij) f_c(r_ij)) over its neighbours i within
+    `atom_cutoff` (Bessel functions B_n as in the main basis); each further round adds
+    MLP([h_j, sum_i W B(r_ij) * h_i]). At a point, N[k, lm] = sum_j (mixing_l . (h_j x B(d_j)
+    f_c(d_j)))_k g_l(d_j) Y_lm(u_j) over the atoms within `near_cutoff`, and the invariants
+    are the power spectrum sum_m N[k, lm] N[k', lm] of every channel pair and l, signed log1p."""
+
+    def __init__(self, features: int, atom_cutoff: float, near_cutoff: float, channels: int, rounds: int):
+        super().__init__()
+        if rounds < 1:
+            raise ValueError(f"a learned environment runs at least one round, got {rounds}")
+        self.atom_cutoff, self.near_cutoff, self.channels = atom_cutoff, near_cutoff, channels
+        self.embed = nn.Sequential(nn.Linear(LEARNED_RADIAL, features), nn.SiLU(), nn.Linear(features, features))
+        self.filters = nn.ModuleList(nn.Linear(LEARNED_RADIAL, features, bias=False) for _ in range(rounds - 1))
+        self.updates = nn.ModuleList(
+            nn.Sequential(nn.Linear(2 * features, features), nn.SiLU(), nn.Linear(features, features)) for _ in range(rounds - 1)
+        )
+        size = features * LEARNED_RADIAL
+        self.mixing = nn.Parameter(torch.randn(LEARNED_L_MAX + 1, channels, size) / math.sqrt(size))
+
+    @property
+    def size(self) -> int:
+        """Invariants per point."""
+        return self.channels * self.channels * (LEARNED_L_MAX + 1)
+
+    def atom_features(self, bonds: torch.Tensor, bond_length: torch.Tensor, atom_count: int) -> torch.Tensor:
+        """Features (N, F) of `atom_count` atoms from their `atom_bonds` (2, M) of lengths (M,) Å."""
+        first, second = bonds
+        radial = _bessel(bond_length, self.atom_cutoff, LEARNED_RADIAL) * _cosine_cutoff(bond_length, self.atom_cutoff)[:, None]
+        counts = torch.zeros(atom_count, LEARNED_RADIAL, device=radial.device).index_add_(0, first, radial)
+        features = self.embed(counts)
+        for weights, update in zip(self.filters, self.updates):
+            messages = torch.zeros_like(features).index_add_(0, first, weights(radial) * features[second])
+            features = features + update(torch.cat([features, messages], dim=1))
+        return features
+
+    def invariants(self, near: NearPairs, atom_features: torch.Tensor) -> torch.Tensor:
+        """Invariants (P, `size`) at the points of `near`, from the atoms' features (N, F)."""
+        distance = near.vector.norm(dim=1)
+        angular = real_spherical_harmonics(near.vector / distance.clamp(min=1e-9)[:, None], LEARNED_L_MAX)
+        angular[:, 1:] *= (1 - torch.exp(-((distance / NEAR_FIELD_ANGSTROM) ** 2)))[:, None]
+        radial = _bessel(distance, self.near_cutoff, LEARNED_RADIAL) * _cosine_cutoff(distance, self.near_cutoff)[:, None]
+        pair = (atom_features[near.atom.long()][:, :, None] * radial[:, None, :]).flatten(1)
+        point = near.pair_points()
+        spectra = []
+        for l in range(LEARNED_L_MAX + 1):
+            terms = (pair @ self.mixing[l].T)[:, :, None] * angular[:, None, l * l : (l + 1) ** 2]
+            summed = torch.zeros(near.point_count, self.channels, 2 * l + 1, device=terms.device).index_add_(0, point, terms)
+            spectra.append(torch.einsum("pkm,pjm->pkj", summed, summed).flatten(1))
+        power = torch.cat(spectra, dim=1)
+        return torch.sign(power) * torch.log1p(power.abs())
+
+
 class PointELF(nn.Module):
     """ELF logits at probe points from `neighbour_basis` (P, radial W, (l_max + 1)²) and the
     density channels at the points (P, C: `input_channels`); see the module docstring."""
@@ -179,6 +306,10 @@ class PointELF(nn.Module):
         environment: int = 0,
         species: list[str] | None = None,
         features: str = FeatureSet.SAD.value,
+        atom_features: int = 0,
+        atom_cutoff: float = 2.0,
+        near_cutoff: float = 2.0,
+        rounds: int = 1,
     ):
         super().__init__()
         check_prior_floor(prior_floor)
@@ -198,12 +329,16 @@ class PointELF(nn.Module):
             self.config["species"] = list(species)
         if FeatureSet(features) != FeatureSet.SAD:
             self.config["features"] = FeatureSet(features).value
+        if atom_features:
+            self.config |= {"atom_features": atom_features, "atom_cutoff": atom_cutoff, "near_cutoff": near_cutoff, "rounds": rounds}
         self.cutoff, self.radial, self.l_max, self.prior_floor = cutoff, radial, l_max, prior_floor
         self.environment, self.species, self.features = environment, list(species or []), FeatureSet(features)
         self.input_channels = point_input_channels(features)
         basis_radial = radial * (len(species) if species else 1 + environment)
         self.mixing = nn.Parameter(torch.randn(l_max + 1, channels, basis_radial) / math.sqrt(basis_radial))
-        sizes = [channels * channels * (l_max + 1) + len(self.input_channels)] + [hidden] * layers
+        self.learned = LearnedEnvironment(atom_features, atom_cutoff, near_cutoff, channels, rounds) if atom_features else None
+        learned_size = self.learned.size if self.learned else 0
+        sizes = [channels * channels * (l_max + 1) + learned_size + len(self.input_channels)] + [hidden] * layers
         mlp: list[nn.Module] = []
         for a, b in zip(sizes[:-1], sizes[1:]):
             mlp += [nn.Linear(a, b), nn.SiLU()]
@@ -234,18 +369,29 @@ class PointELF(nn.Module):
 
     @property
     def descriptor(self) -> dict:
-        """What this network's basis depends on (cutoff in Å, radial, l_max, and the atom
-        weights' environment and species: `present_weights`)."""
+        """What this network's basis depends on (cutoff in Å, radial, l_max, the atom weights'
+        environment and species: `present_weights`; and the `NearPairs` cutoffs in Å of a
+        learned environment, else None)."""
+        near = {"near_cutoff": self.learned.near_cutoff, "atom_cutoff": self.learned.atom_cutoff} if self.learned else None
         return {"cutoff": self.cutoff, "radial": self.radial, "l_max": self.l_max, "environment": self.environment,
-                "species": self.species or None}
+                "species": self.species or None, "near": near}
 
-    def forward(self, basis: torch.Tensor, density: torch.Tensor, columns: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, basis: torch.Tensor, density: torch.Tensor, columns: torch.Tensor | None = None,
+                near: NearPairs | None = None) -> torch.Tensor:
         """Logits (P,) from the basis (P, radial W, (l_max + 1)²), or only its atom-weight
-        `columns` (P, radial len(columns), (l_max + 1)²; the same logits), and density channels
-        (P, C). Under autocast (a config with bf16) only the hidden layers run in low precision:
-        the invariants (products of sums over neighbours), the output layer and the prior stay float32."""
+        `columns` (P, radial len(columns), (l_max + 1)²; the same logits), density channels
+        (P, C) and, with a learned environment, the points' `NearPairs`. Under autocast (a
+        config with bf16) only the hidden layers run in low precision: the invariants (products
+        of sums over neighbours), the output layer and the prior stay float32."""
+        learned = None
+        if self.learned:
+            learned = self.learned.invariants(near, self.learned.atom_features(near.bonds, near.bond_length, near.atom_count))
+        return self._logits(basis, density, columns, learned)
+
+    def _logits(self, basis: torch.Tensor, density: torch.Tensor, columns: torch.Tensor | None, learned: torch.Tensor | None) -> torch.Tensor:
         with torch.autocast(basis.device.type, enabled=False):
-            features = torch.cat([self.invariants(basis.float(), columns), density.float()], dim=1)
+            parts = [self.invariants(basis.float(), columns)] + ([learned.float()] if learned is not None else [])
+            features = torch.cat([*parts, density.float()], dim=1)
         hidden = self.mlp[:-1](features)
         with torch.autocast(basis.device.type, enabled=False):
             correction = self.mlp[-1](hidden.float())[:, 0]
@@ -262,11 +408,18 @@ class PointELF(nn.Module):
         weights, columns = present_weights(atoms, self.environment, self.species or None)
         engine = prediction_engine(atoms) if self.features != FeatureSet.SAD else None
         images = PeriodicImages(atoms, max(self.cutoff, point_inputs_radius(atoms, self.features, engine)))
+        if self.learned:
+            bonds = atom_bonds(atoms, self.learned.atom_cutoff)
+            atom_features = self.learned.atom_features(*bonds, len(atoms))
         out = np.empty(len(points), dtype=np.float32)
         for start in range(0, len(points), batch):
             chunk = points[start : start + batch]
             pairs = images.neighbours(chunk)
             basis = neighbour_basis(atoms, chunk, self.cutoff, self.radial, self.l_max, pairs, atom_weights=weights)
             density = torch.from_numpy(point_inputs(atoms, chunk, self.features, engine, pairs).T.copy())
-            out[start : start + len(chunk)] = self(basis, density, torch.from_numpy(columns)).numpy()
+            learned = None
+            if self.learned:
+                near = NearPairs.of(atoms, pairs, len(chunk), self.learned.near_cutoff, self.learned.atom_cutoff, bonds)
+                learned = self.learned.invariants(near, atom_features)
+            out[start : start + len(chunk)] = self._logits(basis, density, torch.from_numpy(columns), learned).numpy()
         return out

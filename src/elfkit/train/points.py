@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from elfkit.models.point import NearPairs
 from elfkit.train.loop import Trainer, validation_record
 
 POOLS_FILE = "pools.pt"
@@ -29,13 +30,15 @@ class PointPool:
     basis is kept only for the atom-weight columns that are not zero for this grid's atoms
     (`columns`, `elfkit.models.point.present_weights`: with one-hot species, those of its own
     elements), as (P, radial len(columns), (l_max + 1)²), which the network reads as it is
-    (`PointELF.forward` with `columns`)."""
+    (`PointELF.forward` with `columns`). `near`: the points' `NearPairs` for a model with a
+    learned atom environment, else None."""
 
     basis: torch.Tensor
     columns: torch.Tensor
     density: torch.Tensor
     elf: torch.Tensor
     stratum: str
+    near: NearPairs | None = None
 
 
 def pool_indices(elf: np.ndarray, count: int, weighted_fraction: float, rng: np.random.Generator) -> np.ndarray:
@@ -71,6 +74,7 @@ def build_pool(descriptor: dict, sample, count: int, weighted_fraction: float, s
     points = Grid(sample.atoms.cell.array, sample.elf.shape).cart_coords().reshape(-1, 3)[index]
     pairs = point_neighbours(sample.atoms, points, max(descriptor["cutoff"], point_inputs_radius(sample.atoms, features, engine)))
     weights, columns = present_weights(sample.atoms, descriptor["environment"], descriptor["species"])
+    near = descriptor.get("near")
     return PointPool(
         basis=neighbour_basis(sample.atoms, points, descriptor["cutoff"], descriptor["radial"], descriptor["l_max"], pairs,
                               atom_weights=weights),
@@ -78,6 +82,7 @@ def build_pool(descriptor: dict, sample, count: int, weighted_fraction: float, s
         density=torch.from_numpy(point_inputs(sample.atoms, points, features, engine, pairs).T.copy()),
         elf=torch.from_numpy(np.asarray(sample.elf, dtype=np.float32).ravel()[index]),
         stratum=stratum_of(sample),
+        near=NearPairs.of(sample.atoms, pairs, len(points), near["near_cutoff"], near["atom_cutoff"]) if near else None,
     )
 
 
@@ -174,7 +179,9 @@ class PointTrainer(Trainer):
     def _pool_logits(self, net, pool: PointPool, rows: torch.Tensor | None = None) -> torch.Tensor:
         """Logits of `net` at a pool's points (`rows`, default all), from the pool's own columns."""
         basis, density = (pool.basis, pool.density) if rows is None else (pool.basis[rows], pool.density[rows])
-        return net(basis.to(self.device), density.to(self.device), pool.columns.to(self.device))
+        near = pool.near if pool.near is None or rows is None else pool.near.rows(rows)
+        near = near.to(self.device) if near is not None else None
+        return net(basis.to(self.device), density.to(self.device), pool.columns.to(self.device), near)
 
     @torch.no_grad()
     def validate(self) -> dict:
