@@ -240,9 +240,12 @@ class LearnedEnvironment(nn.Module):
 
     Atom j starts from h_j = MLP(sum_i B_n(r_ij) f_c(r_ij)) over its neighbours i within
     `atom_cutoff` (Bessel functions B_n as in the main basis); each further round adds
-    MLP([h_j, sum_i W B(r_ij) * h_i]). At a point, N[k, lm] = sum_j (mixing_l . (h_j x B(d_j)
-    f_c(d_j)))_k g_l(d_j) Y_lm(u_j) over the atoms within `near_cutoff`, and the invariants
-    are the power spectrum sum_m N[k, lm] N[k', lm] of every channel pair and l, signed log1p."""
+    MLP([h_j, sum_i W B(r_ij) * h_i]). At a point, N[k, lm] = sum_j (U h_j)_lk (V B(d_j)
+    f_c(d_j))_lk g_l(d_j) Y_lm(u_j) over the atoms within `near_cutoff` (U, V learned: a
+    feature filter times a radial filter per l and channel k, as SchNet and NequIP weigh
+    messages, which costs each pair (l_max + 1) `channels` products instead of a full
+    features x radial mixing), and the invariants are the power spectrum
+    sum_m N[k, lm] N[k', lm] of every channel pair and l, signed log1p."""
 
     def __init__(self, features: int, atom_cutoff: float, near_cutoff: float, channels: int, rounds: int):
         super().__init__()
@@ -254,8 +257,8 @@ class LearnedEnvironment(nn.Module):
         self.updates = nn.ModuleList(
             nn.Sequential(nn.Linear(2 * features, features), nn.SiLU(), nn.Linear(features, features)) for _ in range(rounds - 1)
         )
-        size = features * LEARNED_RADIAL
-        self.mixing = nn.Parameter(torch.randn(LEARNED_L_MAX + 1, channels, size) / math.sqrt(size))
+        self.feature_filter = nn.Linear(features, (LEARNED_L_MAX + 1) * channels, bias=False)
+        self.radial_filter = nn.Linear(LEARNED_RADIAL, (LEARNED_L_MAX + 1) * channels, bias=False)
 
     @property
     def size(self) -> int:
@@ -279,11 +282,11 @@ class LearnedEnvironment(nn.Module):
         angular = real_spherical_harmonics(near.vector / distance.clamp(min=1e-9)[:, None], LEARNED_L_MAX)
         angular[:, 1:] *= (1 - torch.exp(-((distance / NEAR_FIELD_ANGSTROM) ** 2)))[:, None]
         radial = _bessel(distance, self.near_cutoff, LEARNED_RADIAL) * _cosine_cutoff(distance, self.near_cutoff)[:, None]
-        pair = (atom_features[near.atom.long()][:, :, None] * radial[:, None, :]).flatten(1)
+        weights = (self.feature_filter(atom_features)[near.atom.long()] * self.radial_filter(radial)).view(-1, LEARNED_L_MAX + 1, self.channels)
         point = near.pair_points()
         spectra = []
         for l in range(LEARNED_L_MAX + 1):
-            terms = (pair @ self.mixing[l].T)[:, :, None] * angular[:, None, l * l : (l + 1) ** 2]
+            terms = weights[:, l, :, None] * angular[:, None, l * l : (l + 1) ** 2]
             summed = torch.zeros(near.point_count, self.channels, 2 * l + 1, device=terms.device).index_add_(0, point, terms)
             spectra.append(torch.einsum("pkm,pjm->pkj", summed, summed).flatten(1))
         power = torch.cat(spectra, dim=1)
