@@ -118,10 +118,7 @@ def neighbour_basis(
     pairs = point_neighbours(atoms, points, cutoff) if pairs is None else pairs.within(cutoff)
     weights = atom_environment(atoms, environment) if atom_weights is None else atom_weights
     distance = torch.from_numpy(pairs.distance).float()
-    unit = torch.from_numpy(pairs.vector).float() / distance.clamp(min=1e-9)[:, None]
-    angular = real_spherical_harmonics(unit, l_max)
-    angular[:, 1:] *= (1 - torch.exp(-((distance / NEAR_FIELD_ANGSTROM) ** 2)))[:, None]
-    radial_terms = _bessel(distance, cutoff, radial) * _cosine_cutoff(distance, cutoff)[:, None]
+    radial_terms, angular = _pair_terms(distance, torch.from_numpy(pairs.vector).float(), cutoff, radial, l_max)
     if weights.shape[1] > 1:
         pair_weights = torch.from_numpy(weights[pairs.atom]).float()
         radial_terms = (pair_weights[:, :, None] * radial_terms[:, None, :]).flatten(1)
@@ -135,6 +132,14 @@ def neighbour_basis(
     padded_angular = torch.zeros((len(points), width, angular.shape[1]))
     padded_angular[point, slot] = angular
     return torch.bmm(padded_radial.transpose(1, 2), padded_angular)
+
+
+def _pair_terms(distance: torch.Tensor, vector: torch.Tensor, cutoff: float, radial: int, l_max: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Radial terms B_n(d) f_c(d) (K, radial) and angular terms g_l(d) Y_lm(u) (K, (l_max + 1)²)
+    of pairs at `distance` (K,) Å along `vector` (K, 3) (module docstring)."""
+    angular = real_spherical_harmonics(vector / distance.clamp(min=1e-9)[:, None], l_max)
+    angular[:, 1:] *= (1 - torch.exp(-((distance / NEAR_FIELD_ANGSTROM) ** 2)))[:, None]
+    return _bessel(distance, cutoff, radial) * _cosine_cutoff(distance, cutoff)[:, None], angular
 
 
 def real_spherical_harmonics(unit: torch.Tensor, l_max: int) -> torch.Tensor:
@@ -278,10 +283,7 @@ class LearnedEnvironment(nn.Module):
 
     def invariants(self, near: NearPairs, atom_features: torch.Tensor) -> torch.Tensor:
         """Invariants (P, `size`) at the points of `near`, from the atoms' features (N, F)."""
-        distance = near.vector.norm(dim=1)
-        angular = real_spherical_harmonics(near.vector / distance.clamp(min=1e-9)[:, None], LEARNED_L_MAX)
-        angular[:, 1:] *= (1 - torch.exp(-((distance / NEAR_FIELD_ANGSTROM) ** 2)))[:, None]
-        radial = _bessel(distance, self.near_cutoff, LEARNED_RADIAL) * _cosine_cutoff(distance, self.near_cutoff)[:, None]
+        radial, angular = _pair_terms(near.vector.norm(dim=1), near.vector, self.near_cutoff, LEARNED_RADIAL, LEARNED_L_MAX)
         weights = (self.feature_filter(atom_features)[near.atom.long()] * self.radial_filter(radial)).view(-1, LEARNED_L_MAX + 1, self.channels)
         point = near.pair_points()
         spectra = []
