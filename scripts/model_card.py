@@ -48,11 +48,24 @@ GRID_LIMIT = (
     "it and interpolated (periodic cubic spline), and skewed cells run as the most nearly orthogonal supercell of "
     "their primitive cell (`benchmarks/grid_consistency.py` measures both)."
 )
-POINT_LIMIT = (
-    "- Each point sees only the atoms within the cutoff: anything the ELF owes to atoms farther away is out of its "
-    "reach. It costs about 60 µs per probe point in the dense fluid (its ~160 atom pairs within the cutoff), so a "
-    "64-atom cell's 45³ grid takes about 6 s where the U-Net `hydrogen` takes about one (`benchmarks/bench_points.py`)."
-)
+POINT_SPEED = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "points.json"
+GRID_POINTS_64_ATOMS = 45**3
+"""Grid points of a 64-atom hydrogen cell at rs 1.5 bohr on the 0.12 Å grid `elfkit predict` picks."""
+
+
+def point_limit(loaded) -> str:
+    """The point model's reach and its measured cost per probe point (from `benchmarks/bench_points.py`'s
+    results when they were measured on this very file)."""
+    reach = ("- Each point sees only the atoms within the cutoff: anything the ELF owes to atoms farther away is out of "
+             "its reach.")
+    speed = json.loads(POINT_SPEED.read_text()) if POINT_SPEED.exists() else {}
+    if speed.get("model_sha256") != loaded.sha256:
+        return f"{reach} Its time per probe point grows with the atoms within the cutoff, not with the cell."
+    small = min(speed["rows"], key=lambda row: row["natoms"])
+    microseconds = small["seconds_per_million_points"]
+    return (f"{reach} It costs about {microseconds:.0f} µs per probe point in dense fluid hydrogen on {speed['threads']} "
+            f"threads (`benchmarks/bench_points.py`, {small['natoms']} atoms), so a 64-atom cell's 45³ grid takes about "
+            f"{microseconds * GRID_POINTS_64_ATOMS / 1e6:.0f} s where the U-Net `hydrogen` takes about one.")
 
 
 def card(model: str, evaluations: list[dict]) -> str:
@@ -108,7 +121,7 @@ def card(model: str, evaluations: list[dict]) -> str:
         "## Limits",
         "",
         limits[0],
-        GRID_LIMIT if "receptive_radius_voxels" in meta else POINT_LIMIT,
+        GRID_LIMIT if "receptive_radius_voxels" in meta else point_limit(loaded),
         limits[1],
     ]
     weak = weak_elements(meta["name"], evaluations)
