@@ -1,11 +1,18 @@
 """A quick probe of the point model for metals (elfkit.models.point with one-hot species and
 engine-valence channels, pools from elfkit.train.points.build_pool): trained for a fixed wall
 time on one thread (L1 loss, 8 x 256 points per step, cosine learning rate), then scored by R²
-on uniform points of up to 10 val cells per dataset, beside the shipped `metals` U-Net on the
-same points. It decided the design of configs/metals.yaml, not a shipped number.
+on uniform points of up to 10 val cells per dataset, beside the shipped `metals` model (first a
+U-Net, now a point model) on the same points. It decided the design of configs/metals.yaml, not a shipped number.
 
-    python benchmarks/metals_point_probe.py benchmarks/results/metals_point_probe.json [--minutes 20]
-        [--cutoff 5] [--radial 8] [--features sad+engine-valence] [--datasets metals metals-900 metals-gpaw]
+    python benchmarks/metals_point_probe.py benchmarks/results/metals_point_probe.json [--minutes 20 | --steps N]
+        [--cutoff 5] [--radial 8] [--features sad+engine-valence] [--species onehot|none] [--species-rank R]
+        [--datasets metals metals-900 metals-gpaw]
+
+`--species none` gives every atom the same radial functions (the element then enters only through
+the density channels at the point), against the one-hot species of configs/metals.yaml. `--steps`
+`--species-rank R` shares R radial functions between the species (`PointELF` species_rank). `--steps`
+stops after that many steps instead of a wall time (comparable runs on a busy machine). Besides
+R² per dataset it reports R² per element (mean over the val cells holding it).
 """
 import argparse, json, time
 import numpy as np, torch
@@ -26,6 +33,9 @@ p.add_argument("--cutoff", type=float, default=5.0)
 p.add_argument("--radial", type=int, default=8)
 p.add_argument("--features", default="sad+engine-valence")
 p.add_argument("--datasets", nargs="+", default=["metals", "metals-900", "metals-gpaw"])
+p.add_argument("--steps", type=int, default=None)
+p.add_argument("--species", choices=["onehot", "none"], default="onehot")
+p.add_argument("--species-rank", type=int, default=0)
 args = p.parse_args()
 
 train = [s for d in args.datasets for s in elfkit.data.open(d, split="train")]
@@ -35,7 +45,8 @@ for d in args.datasets:
     val[d] = v[:: max(1, len(v) // args.val_per_dataset)][: args.val_per_dataset]
 species = sorted({s for x in train for s in x.atoms.get_chemical_symbols()})
 net = PointELF(cutoff=args.cutoff, radial=args.radial, l_max=3, channels=8, hidden=128, layers=3, prior_floor=0.45,
-               species=species, features=args.features)
+               species=species if args.species == "onehot" else None, features=args.features,
+               species_rank=args.species_rank)
 descriptor = {**net.descriptor, "features": net.features.value}
 t0 = time.perf_counter()
 pools = [build_pool(descriptor, s, args.pool, 0.5, [0, n]) for n, s in enumerate(train)]
@@ -53,7 +64,7 @@ for d, v in val.items():
         index = pool_indices(s.elf, args.val_points, 0.0, np.random.default_rng([1, n]))
         scores.append(pointwise(predict(s.atoms, s.elf.shape, unet).values.ravel()[index], np.asarray(s.elf).ravel()[index])["r2"])
     unet_r2[d] = float(np.mean(scores))
-print("unet val R2", unet_r2, flush=True)
+print("shipped metals val R2", unet_r2, flush=True)
 
 opt = torch.optim.Adam(net.parameters(), lr=2e-3)
 rng = np.random.default_rng(0)
@@ -63,23 +74,27 @@ log, step, start = [], 0, time.perf_counter()
 def validate():
     net.eval()
     with torch.no_grad():
-        out = {d: float(np.mean([pointwise(torch.sigmoid(net(q.network_basis(), q.density)).numpy(), q.elf.numpy())["r2"] for q in qs]))
-               for d, qs in vpools.items()}
+        scores = {d: [pointwise(torch.sigmoid(net(q.basis, q.density, q.columns)).numpy(), q.elf.numpy())["r2"] for q in qs]
+                  for d, qs in vpools.items()}
     net.train()
+    out = {d: float(np.mean(r)) for d, r in scores.items()}
+    for element in sorted({e for v in val.values() for s in v for e in s.atoms.get_chemical_symbols()}):
+        held = [r for d, v in val.items() for s, r in zip(v, scores[d]) if element in s.atoms.get_chemical_symbols()]
+        out[f"element {element}"] = float(np.mean(held))
     return out
 
 
 budget = args.minutes * 60
-while time.perf_counter() - start < budget:
-    b, d, e = [], [], []
+while (step < args.steps) if args.steps else (time.perf_counter() - start < budget):
+    logits, e = [], []
     for c in rng.choice(len(pools), 8):
         q = pools[c]
         rows = torch.from_numpy(rng.choice(len(q.elf), 256, replace=False))
-        b.append(q.network_basis(rows)); d.append(q.density[rows]); e.append(q.elf[rows])
-    frac = (time.perf_counter() - start) / budget
+        logits.append(net(q.basis[rows], q.density[rows], q.columns)); e.append(q.elf[rows])
+    frac = step / args.steps if args.steps else (time.perf_counter() - start) / budget
     for g in opt.param_groups:
         g["lr"] = 2e-3 * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * frac)))
-    loss = torch.nn.functional.l1_loss(torch.sigmoid(net(torch.cat(b), torch.cat(d))), torch.cat(e))
+    loss = torch.nn.functional.l1_loss(torch.sigmoid(torch.cat(logits)), torch.cat(e))
     opt.zero_grad(); loss.backward(); opt.step(); step += 1
     if step % 1000 == 0:
         log.append({"step": step, "seconds": time.perf_counter() - start, "val_r2": validate()})

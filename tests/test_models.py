@@ -43,6 +43,12 @@ def _random_species_point_network():
     return _random_point_network(environment=0, species=METAL_POINT_SPECIES, features="sad+engine-valence", prior_floor=0.45)
 
 
+def _random_shared_species_point_network():
+    """The metal point model with species sharing rank-2 radial functions (`species_rank`)."""
+    return _random_point_network(environment=0, species=METAL_POINT_SPECIES, features="sad+engine-valence", prior_floor=0.45,
+                                 species_rank=2)
+
+
 def _random_learned_point_network():
     """The point model with a learned atom environment (two rounds of message passing)."""
     return _random_point_network(environment=0, atom_features=4, atom_cutoff=1.8, near_cutoff=1.6, rounds=2)
@@ -58,9 +64,11 @@ RANDOM_NETWORKS = {
     "periodic-unet-engine-valence": _random_engine_valence_network,
     "point": _random_point_network,
     "point-species": _random_species_point_network,
+    "point-species-rank": _random_shared_species_point_network,
     "point-learned": _random_learned_point_network,
 }
-ARCHITECTURE = {"periodic-unet-engine-valence": "periodic-unet", "point-species": "point", "point-learned": "point"}
+ARCHITECTURE = {"periodic-unet-engine-valence": "periodic-unet", "point-species": "point", "point-species-rank": "point",
+                "point-learned": "point"}
 
 
 @pytest.fixture(scope="module", params=sorted(RANDOM_NETWORKS))
@@ -413,3 +421,15 @@ def test_the_default_model_follows_the_elements(fluid_h64, lah10):
     assert choose_model(fluid_h64) == choose_model(lah10) == "hydrogen"
     metals = lah10[[s != "H" for s in lah10.get_chemical_symbols()]]
     assert choose_model(metals) == METALS_MODEL and METALS_MODEL in shipped_models()
+
+
+def test_species_rank_shares_radial_functions_between_species():
+    """With species_rank R, every species' radial mixing is a combination of R shared ones: the
+    species x (l, channel, radial) matrix has rank R, below the species count."""
+    net = _random_shared_species_point_network()
+    mixing = net.radial_mixing().view(net.l_max + 1, -1, len(METAL_POINT_SPECIES), net.radial)
+    per_species = mixing.permute(2, 0, 1, 3).reshape(len(METAL_POINT_SPECIES), -1)
+    assert torch.linalg.matrix_rank(per_species) == 2 < len(METAL_POINT_SPECIES)
+    assert "mixing" not in dict(net.named_parameters())
+    with pytest.raises(ValueError, match="needs species"):
+        _random_point_network(species_rank=2)

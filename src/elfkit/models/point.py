@@ -13,7 +13,10 @@ neighbours at bond-like distances), so the point sees whether the atoms around i
 molecule, stretched or alone, which angles alone resolve only coarsely. With `species` (a list of
 elements, for structures of several) each atom enters once per species, weighted 1 for its own
 and 0 for the others (one-hot), so every element gets its own learned radial functions; an
-element not in the list is refused (`basis_weights`). `neighbour_basis` computes A from geometry
+element not in the list is refused (`basis_weights`). With `species_rank` R > 0 those functions
+are not free per element but share R learned ones: the mixing of element s is sum_d
+E[s, d] M_d, with a learned embedding E (species x R), so an element seen in few structures
+borrows the shape of its neighbours in E instead of fitting its own from them alone. `neighbour_basis` computes A from geometry
 alone; it does not depend on the network's weights, so training computes it once per point.
 With `atom_features` F > 0 the model also learns each atom's environment (`LearnedEnvironment`):
 F features per atom from its neighbours within `atom_cutoff` (`rounds` of message passing between
@@ -315,11 +318,14 @@ class PointELF(nn.Module):
         atom_cutoff: float = 2.0,
         near_cutoff: float = 2.0,
         rounds: int = 1,
+        species_rank: int = 0,
     ):
         super().__init__()
         check_prior_floor(prior_floor)
         if species and environment:
             raise ValueError("a point model weighs atoms by species or by their environment, not both")
+        if species_rank and not species:
+            raise ValueError("species_rank shares radial functions between species: it needs species")
         self.config = {
             "cutoff": cutoff,
             "radial": radial,
@@ -332,6 +338,8 @@ class PointELF(nn.Module):
         }
         if species:
             self.config["species"] = list(species)
+        if species_rank:
+            self.config["species_rank"] = species_rank
         if FeatureSet(features) != FeatureSet.SAD:
             self.config["features"] = FeatureSet(features).value
         if atom_features:
@@ -340,7 +348,12 @@ class PointELF(nn.Module):
         self.environment, self.species, self.features = environment, list(species or []), FeatureSet(features)
         self.input_channels = point_input_channels(features)
         basis_radial = radial * (len(species) if species else 1 + environment)
-        self.mixing = nn.Parameter(torch.randn(l_max + 1, channels, basis_radial) / math.sqrt(basis_radial))
+        self.species_rank = species_rank
+        if species_rank:
+            self.shared_mixing = nn.Parameter(torch.randn(l_max + 1, channels, species_rank, radial) / math.sqrt(basis_radial))
+            self.species_embedding = nn.Parameter(torch.randn(len(species), species_rank) / math.sqrt(species_rank))
+        else:
+            self.mixing = nn.Parameter(torch.randn(l_max + 1, channels, basis_radial) / math.sqrt(basis_radial))
         self.learned = LearnedEnvironment(atom_features, atom_cutoff, near_cutoff, channels, rounds) if atom_features else None
         learned_size = self.learned.size if self.learned else 0
         sizes = [channels * channels * (l_max + 1) + learned_size + len(self.input_channels)] + [hidden] * layers
@@ -355,7 +368,7 @@ class PointELF(nn.Module):
         """Rotation invariants (P, channels² (l_max + 1)), signed log1p of the power spectrum.
         `columns`: the basis holds only these atom-weight columns (the others are zero: with
         one-hot species, the elements absent from the structure), so only they are mixed."""
-        mixing = self.mixing if columns is None else self.mixing[:, :, self._radial_index(columns)]
+        mixing = self.radial_mixing() if columns is None else self.radial_mixing()[:, :, self._radial_index(columns)]
         spectra = []
         for l in range(self.l_max + 1):
             block = basis[:, :, l * l : (l + 1) ** 2]
@@ -363,6 +376,13 @@ class PointELF(nn.Module):
             spectra.append(torch.einsum("pkm,pjm->pkj", mixed, mixed).flatten(1))
         power = torch.cat(spectra, dim=1)
         return torch.sign(power) * torch.log1p(power.abs())
+
+    def radial_mixing(self) -> torch.Tensor:
+        """The learned mixing (l_max + 1, channels, basis radial) of the basis' radial functions
+        into channels per l; with `species_rank`, each species' block from the shared functions."""
+        if not self.species_rank:
+            return self.mixing
+        return torch.einsum("lkdn,sd->lksn", self.shared_mixing, self.species_embedding).flatten(2)
 
     def _radial_index(self, columns: torch.Tensor) -> torch.Tensor:
         """Indices into the basis' radial axis (weight-major, radial-minor) of atom-weight `columns`."""
