@@ -5,12 +5,14 @@ on uniform points of up to 10 val cells per dataset, beside the shipped `metals`
 U-Net, now a point model) on the same points. It decided the design of configs/metals.yaml, not a shipped number.
 
     python benchmarks/metals_point_probe.py benchmarks/results/metals_point_probe.json [--minutes 20 | --steps N]
-        [--cutoff 5] [--radial 8] [--features sad+engine-valence] [--species onehot|none] [--species-rank R]
+        [--cutoff 5] [--radial 8] [--features sad+engine-valence] [--species onehot|none] [--species-rank R [--residual-decay L]]
         [--datasets metals metals-900 metals-gpaw]
 
 `--species none` gives every atom the same radial functions (the element then enters only through
 the density channels at the point), against the one-hot species of configs/metals.yaml. `--steps`
-`--species-rank R` shares R radial functions between the species (`PointELF` species_rank). `--steps`
+`--species-rank R` shares R radial functions between the species (`PointELF` species_rank);
+`--residual-decay L` adds free per-element functions (species_residual) and L times their mean
+square to the loss. `--steps`
 stops after that many steps instead of a wall time (comparable runs on a busy machine). Besides
 R² per dataset it reports R² per element (mean over the val cells holding it).
 """
@@ -36,6 +38,7 @@ p.add_argument("--datasets", nargs="+", default=["metals", "metals-900", "metals
 p.add_argument("--steps", type=int, default=None)
 p.add_argument("--species", choices=["onehot", "none"], default="onehot")
 p.add_argument("--species-rank", type=int, default=0)
+p.add_argument("--residual-decay", type=float, default=None)
 args = p.parse_args()
 
 train = [s for d in args.datasets for s in elfkit.data.open(d, split="train")]
@@ -46,7 +49,7 @@ for d in args.datasets:
 species = sorted({s for x in train for s in x.atoms.get_chemical_symbols()})
 net = PointELF(cutoff=args.cutoff, radial=args.radial, l_max=3, channels=8, hidden=128, layers=3, prior_floor=0.45,
                species=species if args.species == "onehot" else None, features=args.features,
-               species_rank=args.species_rank)
+               species_rank=args.species_rank, species_residual=args.residual_decay is not None)
 descriptor = {**net.descriptor, "features": net.features.value}
 t0 = time.perf_counter()
 pools = [build_pool(descriptor, s, args.pool, 0.5, [0, n]) for n, s in enumerate(train)]
@@ -95,6 +98,8 @@ while (step < args.steps) if args.steps else (time.perf_counter() - start < budg
     for g in opt.param_groups:
         g["lr"] = 2e-3 * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * frac)))
     loss = torch.nn.functional.l1_loss(torch.sigmoid(torch.cat(logits)), torch.cat(e))
+    if args.residual_decay is not None:
+        loss = loss + args.residual_decay * net.mixing.square().mean()
     opt.zero_grad(); loss.backward(); opt.step(); step += 1
     if step % 1000 == 0:
         log.append({"step": step, "seconds": time.perf_counter() - start, "val_r2": validate()})

@@ -433,3 +433,19 @@ def test_species_rank_shares_radial_functions_between_species():
     assert "mixing" not in dict(net.named_parameters())
     with pytest.raises(ValueError, match="needs species"):
         _random_point_network(species_rank=2)
+
+
+def test_species_residual_starts_at_the_shared_functions():
+    """species_residual adds free per-species functions that start at zero, so a fresh network's
+    mixing is the shared one; changing them changes only their own species' block."""
+    fresh = build("point", cutoff=2.5, radial=6, l_max=2, channels=3, species=METAL_POINT_SPECIES, species_rank=2, species_residual=True)
+    assert torch.count_nonzero(fresh.mixing) == 0 and torch.count_nonzero(fresh.radial_mixing()) > 0
+    net = _random_point_network(environment=0, species=METAL_POINT_SPECIES, species_rank=2, species_residual=True)
+    with torch.no_grad():
+        net.mixing.zero_()
+        shared = net.radial_mixing().clone()
+        net.mixing[:, :, : net.radial] += 1.0
+    changed = (net.radial_mixing() - shared).abs().sum(dim=(0, 1)).view(len(METAL_POINT_SPECIES), net.radial).sum(dim=1)
+    assert changed[0] > 0 and torch.all(changed[1:] == 0)
+    with pytest.raises(ValueError, match="needs species_rank"):
+        _random_point_network(environment=0, species=METAL_POINT_SPECIES, species_residual=True)

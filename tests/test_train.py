@@ -16,7 +16,7 @@ from elfkit.data.store import DatasetStore, Sample
 from elfkit.features import GE_ELF_CHANNEL, physics_channels
 from elfkit.train import load_config
 from elfkit.train.augment import apply_operation, lattice_operations
-from elfkit.train.config import ConfigError
+from elfkit.train.config import ConfigError, TrainConfig
 from elfkit.train.loop import Trainer
 
 SHAPE = (16, 16, 16)
@@ -281,3 +281,23 @@ def test_train_predict_evaluate_from_the_command_line(data_root, config_name, tm
     assert set(first["residual_correlation"]) == {name, f"hydrogen+{name}", "physics baseline"} and -1 <= first["residual_correlation"][name] <= 1
     assert (tmp_path / "both.png").read_bytes()[:4] == b"\x89PNG"
 
+
+
+def test_species_residual_decay_pulls_the_free_functions_and_needs_them(data_root, point_config_file, tmp_path, monkeypatch):
+    """With species_residual_decay the loss holds the free per-species functions' mean square
+    (logged), and a config asking for it without model.species_residual is refused."""
+    from elfkit.train.points import PointTrainer
+
+    monkeypatch.setenv("ELFKIT_DATA_DIR", str(data_root))
+    config = load_config(point_config_file)
+    model = {**config.model, "environment": 0, "species": "auto", "species_rank": 1, "species_residual": True}
+    config = TrainConfig.model_validate({**config.model_dump(), "model": model, "species_residual_decay": 1.0})
+    trainer = PointTrainer(config, tmp_path / "run")
+    trainer.load_data()
+    records = []
+    for _ in range(4):
+        records.append(trainer.train_step())
+        trainer.step += 1
+    assert records[0]["loss_species_residual"] == 0 < records[-1]["loss_species_residual"]
+    with pytest.raises(ValueError, match="species_residual: true"):
+        TrainConfig.model_validate({**config.model_dump(), "model": {**model, "species_residual": False}})

@@ -16,7 +16,9 @@ and 0 for the others (one-hot), so every element gets its own learned radial fun
 element not in the list is refused (`basis_weights`). With `species_rank` R > 0 those functions
 are not free per element but share R learned ones: the mixing of element s is sum_d
 E[s, d] M_d, with a learned embedding E (species x R), so an element seen in few structures
-borrows the shape of its neighbours in E instead of fitting its own from them alone. `neighbour_basis` computes A from geometry
+borrows the shape of its neighbours in E instead of fitting its own from them alone; with
+`species_residual` each element also keeps free functions added on top (starting at zero; the
+trainer may penalise them, pulling each element towards the shared ones). `neighbour_basis` computes A from geometry
 alone; it does not depend on the network's weights, so training computes it once per point.
 With `atom_features` F > 0 the model also learns each atom's environment (`LearnedEnvironment`):
 F features per atom from its neighbours within `atom_cutoff` (`rounds` of message passing between
@@ -319,6 +321,7 @@ class PointELF(nn.Module):
         near_cutoff: float = 2.0,
         rounds: int = 1,
         species_rank: int = 0,
+        species_residual: bool = False,
     ):
         super().__init__()
         check_prior_floor(prior_floor)
@@ -326,6 +329,8 @@ class PointELF(nn.Module):
             raise ValueError("a point model weighs atoms by species or by their environment, not both")
         if species_rank and not species:
             raise ValueError("species_rank shares radial functions between species: it needs species")
+        if species_residual and not species_rank:
+            raise ValueError("species_residual adds free functions to shared ones: it needs species_rank")
         self.config = {
             "cutoff": cutoff,
             "radial": radial,
@@ -340,6 +345,8 @@ class PointELF(nn.Module):
             self.config["species"] = list(species)
         if species_rank:
             self.config["species_rank"] = species_rank
+        if species_residual:
+            self.config["species_residual"] = True
         if FeatureSet(features) != FeatureSet.SAD:
             self.config["features"] = FeatureSet(features).value
         if atom_features:
@@ -352,7 +359,9 @@ class PointELF(nn.Module):
         if species_rank:
             self.shared_mixing = nn.Parameter(torch.randn(l_max + 1, channels, species_rank, radial) / math.sqrt(basis_radial))
             self.species_embedding = nn.Parameter(torch.randn(len(species), species_rank) / math.sqrt(species_rank))
-        else:
+        if species_residual:
+            self.mixing = nn.Parameter(torch.zeros(l_max + 1, channels, basis_radial))
+        elif not species_rank:
             self.mixing = nn.Parameter(torch.randn(l_max + 1, channels, basis_radial) / math.sqrt(basis_radial))
         self.learned = LearnedEnvironment(atom_features, atom_cutoff, near_cutoff, channels, rounds) if atom_features else None
         learned_size = self.learned.size if self.learned else 0
@@ -382,7 +391,8 @@ class PointELF(nn.Module):
         into channels per l; with `species_rank`, each species' block from the shared functions."""
         if not self.species_rank:
             return self.mixing
-        return torch.einsum("lkdn,sd->lksn", self.shared_mixing, self.species_embedding).flatten(2)
+        shared = torch.einsum("lkdn,sd->lksn", self.shared_mixing, self.species_embedding).flatten(2)
+        return shared + self.mixing if self.config.get("species_residual") else shared
 
     def _radial_index(self, columns: torch.Tensor) -> torch.Tensor:
         """Indices into the basis' radial axis (weight-major, radial-minor) of atom-weight `columns`."""

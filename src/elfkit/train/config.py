@@ -61,6 +61,9 @@ class TrainConfig(BaseModel):
     learning_rate: float = Field(2e-3, gt=0)
     warmup_steps: int = Field(100, ge=0)
     weight_decay: float = Field(0.0, ge=0)
+    species_residual_decay: float = Field(0.0, ge=0)
+    """Weight of the mean square of a point model's free per-species radial functions in the loss
+    (model `species_residual`): pulls each element towards the functions it shares."""
     max_block: int = Field(64, ge=8)
     bf16: bool = True
     ema_decay: float = Field(0.0, ge=0, lt=1)
@@ -77,6 +80,8 @@ class TrainConfig(BaseModel):
     def _grad_needs_grids(self) -> TrainConfig:
         if self.architecture == Architecture.POINT and self.losses.grad:
             raise ValueError("the point model trains on scattered points: set losses.grad: false (GRAD needs grids)")
+        if self.species_residual_decay and not self.model.get("species_residual"):
+            raise ValueError("species_residual_decay penalises free per-species functions: set model.species_residual: true")
         return self
 
 

@@ -194,6 +194,9 @@ class Trainer:
             terms["grad"] = grad_loss(pred, y, periodic)
         terms = {name: terms[name] for name in self.weights.names}
         total = self.weights(terms)
+        if config.species_residual_decay:
+            terms["species_residual"] = self.net.mixing.square().mean()
+            total = total + config.species_residual_decay * terms["species_residual"]
         self.optimiser.zero_grad(set_to_none=True)
         total.backward()
         torch.nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
