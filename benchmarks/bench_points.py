@@ -40,7 +40,7 @@ points = np.random.default_rng(0).random(({points}, 3)) @ atoms.cell.array
 started = time.perf_counter()
 predict_points(atoms, points, model)
 seconds = time.perf_counter() - started
-print(json.dumps({{"model_sha256": None if config else model.sha256, "natoms": len(atoms), "points": {points}, "seconds": seconds, "seconds_per_million_points": seconds / {points} * 1e6,
+print(json.dumps({{"natoms": len(atoms), "points": {points}, "seconds": seconds, "seconds_per_million_points": seconds / {points} * 1e6,
     "peak_memory_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}}))
 """
 
@@ -67,9 +67,9 @@ def main() -> None:
         print(json.dumps(rows[-1]), file=sys.stderr)
     args.out.parent.mkdir(exist_ok=True)
     label = f"untrained {args.untrained}" if args.untrained else args.model
-    sha = rows[0].pop("model_sha256")
-    for row in rows[1:]:
-        row.pop("model_sha256")
+    from elfkit.predict import get_model
+
+    sha = None if args.untrained else get_model(args.model).sha256
     args.out.write_text(json.dumps({"model": label, "model_sha256": sha, "threads": args.threads, "rows": rows}, indent=1) + "\n")
     print("| atoms | probe points | time (s) | s per million points | peak memory (GB) |")
     print("|---|---|---|---|---|")

@@ -23,24 +23,20 @@ SHELLS_ANGSTROM = [0.0, 0.5, 1.0, 1.5, 2.0, 99.0]
 """Edges of the distance-to-nearest-atom shells the squared error is split over (Å)."""
 
 
-def nearest_atoms(atoms, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distance (Å) from each Cartesian point (P, 3) to its nearest atom (periodic images
-    included; 99 beyond 4 Å) and that atom's index."""
-    from elfkit.geometry import point_neighbours
+def nearest_elements(atoms, shape) -> tuple[np.ndarray, np.ndarray]:
+    """Distance (Å) from each grid point (flattened) to its nearest nucleus, and that nucleus'
+    element, periodic images included."""
+    from elfkit.analysis.metrics import distance_to_nearest_nucleus
 
-    pairs = point_neighbours(atoms, points, 4.0)
-    distance, owner = np.full(len(points), 99.0), np.zeros(len(points), int)
-    order = np.lexsort((pairs.distance, pairs.point))
-    first = np.unique(pairs.point[order], return_index=True)[1]
-    distance[pairs.point[order][first]] = pairs.distance[order][first]
-    owner[pairs.point[order][first]] = pairs.atom[order][first]
-    return distance, owner
+    symbols = np.array(atoms.get_chemical_symbols())
+    elements = np.unique(symbols)
+    per_element = np.stack([distance_to_nearest_nucleus(atoms[symbols == e], shape).ravel() for e in elements])
+    return per_element.min(axis=0), elements[per_element.argmin(axis=0)]
 
 
 def split_scores(dataset: str, split: str, model) -> dict:
     """Per element of `dataset`'s `split`: cells, mean R², squared-error share and RMSE per shell."""
     import elfkit.data
-    from elfkit.grid import Grid
     from elfkit.predict import predict
 
     shells = len(SHELLS_ANGSTROM) - 1
@@ -48,14 +44,12 @@ def split_scores(dataset: str, split: str, model) -> dict:
     for sample in elfkit.data.open(dataset, split):
         reference = np.asarray(sample.elf, dtype=float)
         predicted = np.asarray(predict(sample.atoms, reference.shape, model).values, dtype=float)
-        points = Grid(sample.atoms.cell.array, reference.shape).cart_coords().reshape(-1, 3)
-        distance, owner = nearest_atoms(sample.atoms, points)
-        symbols = np.array(sample.atoms.get_chemical_symbols())
+        distance, nearest = nearest_elements(sample.atoms, reference.shape)
         squared = (predicted.ravel() - reference.ravel()) ** 2
         r2 = 1 - squared.sum() / (reference.var() * reference.size)
         shell = np.digitize(distance, SHELLS_ANGSTROM) - 1
-        for element in sorted(set(symbols)):
-            mine = symbols[owner] == element
+        for element in sorted(set(sample.atoms.get_chemical_symbols())):
+            mine = nearest == element
             entry = found.setdefault(element, {"r2": [], "sse": np.zeros(shells), "points": np.zeros(shells)})
             entry["r2"].append(r2)
             entry["sse"] += np.bincount(shell[mine], squared[mine], shells)

@@ -9,11 +9,10 @@ U-Net, now a point model) on the same points. It decided the design of configs/m
         [--datasets metals metals-900 metals-gpaw]
 
 `--species none` gives every atom the same radial functions (the element then enters only through
-the density channels at the point), against the one-hot species of configs/metals.yaml. `--steps`
+the density channels at the point), against the one-hot species of configs/metals.yaml.
 `--species-rank R` shares R radial functions between the species (`PointELF` species_rank);
 `--residual-decay L` adds free per-element functions (species_residual) and L times their mean
-square to the loss. `--steps`
-stops after that many steps instead of a wall time (comparable runs on a busy machine). Besides
+square to the loss. `--steps` stops after that many steps instead of a wall time (comparable runs on a busy machine). Besides
 R² per dataset it reports R² per element (mean over the val cells holding it).
 """
 import argparse, json, time
@@ -99,7 +98,7 @@ while (step < args.steps) if args.steps else (time.perf_counter() - start < budg
         g["lr"] = 2e-3 * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * frac)))
     loss = torch.nn.functional.l1_loss(torch.sigmoid(torch.cat(logits)), torch.cat(e))
     if args.residual_decay is not None:
-        loss = loss + args.residual_decay * net.mixing.square().mean()
+        loss = loss + args.residual_decay * net.species_residual_square()
     opt.zero_grad(); loss.backward(); opt.step(); step += 1
     if step % 1000 == 0:
         log.append({"step": step, "seconds": time.perf_counter() - start, "val_r2": validate()})

@@ -282,7 +282,6 @@ def test_train_predict_evaluate_from_the_command_line(data_root, config_name, tm
     assert (tmp_path / "both.png").read_bytes()[:4] == b"\x89PNG"
 
 
-
 def test_species_residual_decay_pulls_the_free_functions_and_needs_them(data_root, point_config_file, tmp_path, monkeypatch):
     """With species_residual_decay the loss holds the free per-species functions' mean square
     (logged), and a config asking for it without model.species_residual is refused."""

@@ -394,6 +394,11 @@ class PointELF(nn.Module):
         shared = torch.einsum("lkdn,sd->lksn", self.shared_mixing, self.species_embedding).flatten(2)
         return shared + self.mixing if self.config.get("species_residual") else shared
 
+    def species_residual_square(self) -> torch.Tensor:
+        """Mean square of the free per-species radial functions (`species_residual`), the term
+        `species_residual_decay` penalises in training."""
+        return self.mixing.square().mean()
+
     def _radial_index(self, columns: torch.Tensor) -> torch.Tensor:
         """Indices into the basis' radial axis (weight-major, radial-minor) of atom-weight `columns`."""
         return (torch.as_tensor(columns)[:, None] * self.radial + torch.arange(self.radial)).flatten()

@@ -195,7 +195,7 @@ class Trainer:
         terms = {name: terms[name] for name in self.weights.names}
         total = self.weights(terms)
         if config.species_residual_decay:
-            terms["species_residual"] = self.net.mixing.square().mean()
+            terms["species_residual"] = self.net.species_residual_square()
             total = total + config.species_residual_decay * terms["species_residual"]
         self.optimiser.zero_grad(set_to_none=True)
         total.backward()
