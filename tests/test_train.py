@@ -2,6 +2,7 @@
 train -> predict -> evaluate path of the command line, on a tiny dataset made here."""
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from elfkit.features import GE_ELF_CHANNEL, physics_channels
 from elfkit.train import load_config
 from elfkit.train.augment import apply_operation, lattice_operations
 from elfkit.train.config import ConfigError, TrainConfig
-from elfkit.train.loop import Trainer
+from elfkit.train.loop import Trainer, plot_log
 
 SHAPE = (16, 16, 16)
 REPO = Path(__file__).resolve().parents[1]
@@ -284,7 +285,8 @@ def test_train_predict_evaluate_from_the_command_line(data_root, config_name, tm
 
 def test_species_residual_decay_pulls_the_free_functions_and_needs_them(data_root, point_config_file, tmp_path, monkeypatch):
     """With species_residual_decay the loss holds the free per-species functions' mean square
-    (logged), and a config asking for it without model.species_residual is refused."""
+    (logged), weighted relative to the VOX term's learned weight, and a config asking for it
+    without model.species_residual or without VOX is refused."""
     from elfkit.train.points import PointTrainer
 
     monkeypatch.setenv("ELFKIT_DATA_DIR", str(data_root))
@@ -298,5 +300,15 @@ def test_species_residual_decay_pulls_the_free_functions_and_needs_them(data_roo
         records.append(trainer.train_step())
         trainer.step += 1
     assert records[0]["loss_species_residual"] == 0 < records[-1]["loss_species_residual"]
+    log = tmp_path / "log.jsonl"
+    log.write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert plot_log(log, tmp_path / "losses.png").read_bytes()[:4] == b"\x89PNG"
+    with torch.no_grad():
+        trainer.weights.log_scales.copy_(torch.tensor([1.5, -0.5]))
+    record = trainer.train_step()
+    weighted = math.exp(-1.5) * record["loss_vox"] + 1.5 + math.exp(0.5) * record["loss_hist"] - 0.5
+    assert record["total"] == pytest.approx(weighted + math.exp(-1.5) * record["loss_species_residual"], rel=1e-5)
     with pytest.raises(ValueError, match="species_residual: true"):
         TrainConfig.model_validate({**config.model_dump(), "model": {**model, "species_residual": False}})
+    with pytest.raises(ValueError, match="losses.vox"):
+        TrainConfig.model_validate({**config.model_dump(), "losses": {"vox": False, "hist": True, "grad": False}})

@@ -63,7 +63,10 @@ class TrainConfig(BaseModel):
     weight_decay: float = Field(0.0, ge=0)
     species_residual_decay: float = Field(0.0, ge=0)
     """Weight of the mean square of a point model's free per-species radial functions in the loss
-    (model `species_residual`): pulls each element towards the functions it shares."""
+    (model `species_residual`), relative to the VOX term: the penalty is added as
+    decay * w_vox * mean square, with w_vox the VOX term's current learned weight (not
+    differentiated), so 1 weighs it as the plain L1 loss would whatever scale the uncertainty
+    weighting has reached. It pulls each element towards the functions it shares."""
     max_block: int = Field(64, ge=8)
     bf16: bool = True
     ema_decay: float = Field(0.0, ge=0, lt=1)
@@ -82,6 +85,8 @@ class TrainConfig(BaseModel):
             raise ValueError("the point model trains on scattered points: set losses.grad: false (GRAD needs grids)")
         if self.species_residual_decay and not self.model.get("species_residual"):
             raise ValueError("species_residual_decay penalises free per-species functions: set model.species_residual: true")
+        if self.species_residual_decay and not self.losses.vox:
+            raise ValueError("species_residual_decay is relative to the VOX term: set losses.vox: true")
         return self
 
 

@@ -196,7 +196,8 @@ class Trainer:
         total = self.weights(terms)
         if config.species_residual_decay:
             terms["species_residual"] = self.net.species_residual_square()
-            total = total + config.species_residual_decay * terms["species_residual"]
+            scale = config.species_residual_decay * self.weights.weights()["vox"]
+            total = total + scale * terms["species_residual"]
         self.optimiser.zero_grad(set_to_none=True)
         total.backward()
         torch.nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
@@ -337,7 +338,8 @@ def plot_log(log_path: Path, png_path: Path) -> Path:
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     for key in sorted({k for r in steps for k in r if k.startswith("loss_")}):
         axes[0].semilogy([r["step"] for r in steps], [r[key] for r in steps], label=key[5:].upper())
-        axes[1].plot([r["step"] for r in steps], [r["weight_" + key[5:]] for r in steps], label=key[5:].upper())
+        if "weight_" + key[5:] in steps[0]:
+            axes[1].plot([r["step"] for r in steps], [r["weight_" + key[5:]] for r in steps], label=key[5:].upper())
     axes[0].set(xlabel="step", ylabel="loss term", title="loss terms")
     axes[1].set(xlabel="step", ylabel="exp(-s)", title="learned uncertainty weights")
     axes[2].plot([r["step"] for r in checks], [r["val_r2"] for r in checks], "o-", label="mean")
