@@ -37,10 +37,19 @@ METAL_LIMITS = [
 ]
 
 SPECIES_LIMIT = (
-    "- Each element has its own radial functions (one-hot species), so a structure with an element outside the list "
-    "above (hydrogen included) is refused with one line naming it; for a hydride, predict its metal sublattice "
-    "(`elfkit screen --strip H`). Trained in common unary and binary prototypes from ambient volume to half."
+    "- {how}, so a structure with an element outside the list above (hydrogen included) is refused with one line "
+    "naming it; for a hydride, predict its metal sublattice (`elfkit screen --strip H`). Trained in common unary and "
+    "binary prototypes from ambient volume to half."
 )
+
+
+def species_design(config: dict) -> str:
+    """How the point model's radial functions tell the elements apart, from its config."""
+    rank = config.get("species_rank")
+    if not rank:
+        return "Each element has its own radial functions (one-hot species)"
+    free = " plus free per-element ones held small in training (`species_residual`)" if config.get("species_residual") else ""
+    return f"Each element mixes {rank} radial functions shared by all elements with its own learned weights{free}"
 
 WEAK_R2 = 0.9
 GRID_LIMIT = (
@@ -115,7 +124,7 @@ def card(model: str, evaluations: list[dict]) -> str:
         lines += ["", f"### `{result['dataset']}`, split `{result['split']}`", "", markdown_table(mine)]
     limits = HYDROGEN_LIMITS if domain.get("elements") == ["H"] else METAL_LIMITS
     if meta["config"].get("species"):
-        limits = [SPECIES_LIMIT, *limits[1:]]
+        limits = [SPECIES_LIMIT.format(how=species_design(meta["config"])), *limits[1:]]
     lines += [
         "",
         "## Limits",
