@@ -99,7 +99,9 @@ def metals_section(result: dict) -> list[str]:
                   f"- Voxel R² {overall['r2']:.3f} (target >= {METAL_TARGETS['r2']}: {verdict(overall['r2'] >= METAL_TARGETS['r2'])})"
                   + (f"; worst {worst['stratum']} {worst['r2']:.3f} (target >= {METAL_TARGETS['r2_element']}: "
                      f"{verdict(worst['r2'] >= METAL_TARGETS['r2_element'])})" if worst else ""),
-                  f"- Maxima parity R² {_number(summary['maxima_parity_r2'])}, recall {_number(summary['recall_maxima'])}, "
+                  f"- Maxima parity R² {_number(summary['maxima_parity_r2'])}, recall {_number(summary['recall_maxima'])}; "
+                  f"interstitial maxima alone: parity R² {_number(summary.get('interstitial_maxima_parity_r2'))}, "
+                  f"recall {_number(summary.get('recall_interstitial_maxima'))}; "
                   f"template Spearman {_number(summary['template_spearman'])} (targets >= 0.9)", ""]
     lines += [f"![{p['name']}](results/bench/{p['png']})" for p in result["binaries"]]
     return lines + [""]

@@ -61,7 +61,8 @@ def _metal_rows(r2_by_element: dict[str, float]) -> list[dict]:
 
 
 def test_the_metals_section_names_the_worst_element_against_its_target(report_folder):
-    summary = {"metals": {"maxima_parity_r2": 0.9, "matched_maxima": 3, "recall_maxima": 0.5, "template_spearman": 0.9,
+    summary = {"metals": {"maxima_parity_r2": 0.9, "matched_maxima": 3, "recall_maxima": 0.5, "interstitial_maxima_parity_r2": 0.95,
+                          "matched_interstitial_maxima": 2, "recall_interstitial_maxima": 1.0, "template_spearman": 0.9,
                           "template_spearman_per_volume": {}}}
     baseline = [{**row, "model": "physics baseline", "r2": -2.0} for row in _metal_rows({"Al": 0.98})]
     part = {"models": [{"name": "metals"}], "table": _metal_rows({"Al": 0.98, "V": 0.73}) + baseline, "summary": summary}
@@ -69,6 +70,7 @@ def test_the_metals_section_names_the_worst_element_against_its_target(report_fo
     (report_folder / "metals.json").write_text(json.dumps(metals))
     text = bench_report.write_report({"date": "d", "commit": "c", "elfkit": "0", "machine": "m", "models": {}})
     assert "- Voxel R² 0.960 (target >= 0.95: meets it); worst element V 0.730 (target >= 0.9: **falls short**)" in text
+    assert "interstitial maxima alone: parity R² 0.950, recall 1.000" in text
 
 
 def test_the_crystals_section_lists_critical_points_and_phi_per_crystal(report_folder):

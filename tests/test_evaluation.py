@@ -59,6 +59,29 @@ def test_a_reference_scored_against_itself_is_perfect():
     assert scores["template_score"] == scores["template_score_ref"]
 
 
+def _bumps(cell, sites, height: float, width: float) -> np.ndarray:
+    """A Gaussian (height, width Å) of the distance to the nearest of the fractional `sites`, on SHAPE in `cell`."""
+    from ase import Atoms
+
+    from elfkit.analysis.metrics import distance_to_nearest_nucleus
+
+    markers = Atoms(f"X{len(sites)}", scaled_positions=sites, cell=cell, pbc=True)
+    return height * np.exp(-((distance_to_nearest_nucleus(markers, SHAPE) / width) ** 2))
+
+
+def test_interstitial_recall_leaves_out_maxima_on_the_nuclei():
+    atoms = bulk("Al", "fcc", a=4.05, cubic=True)
+    holes = [(0.5, 0.5, 0.5), (0.5, 0.0, 0.0), (0.0, 0.5, 0.0), (0.0, 0.0, 0.5)]
+    interstitial_part = 0.1 + _bumps(atoms.cell, holes, 0.5, 0.6)
+    nuclear_part = _bumps(atoms.cell, atoms.get_scaled_positions(), 0.7, 0.15)
+    reference = Field(atoms, (interstitial_part + nuclear_part).astype(np.float32), "elf")
+    without_nuclei = Field(atoms, interstitial_part.astype(np.float32), "elf")
+    scores = prototype_scores(without_nuclei, reference_topology(reference))
+    assert scores["count_maxima"][1] == 8 and scores["count_interstitial_maxima"][1] == 4
+    assert scores["recall_maxima"] == 0.5 and scores["recall_interstitial_maxima"] == 1.0
+    assert len(scores["interstitial_maxima_pairs"]) == 4
+
+
 def test_summary_parity_r2_and_spearman_on_known_rows():
     rows = [
         {"model": "m", "maxima_pairs": [(0.5, 0.5), (0.7, 0.9)], "recall_maxima": 1.0, "volume_fraction": 1.0, "template_score": 0.1, "template_score_ref": 0.2},

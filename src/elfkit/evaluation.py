@@ -126,19 +126,31 @@ def topology_scores(pred: Field, reference: dict) -> dict:
 
 def prototype_scores(pred: Field, reference: dict) -> dict:
     """Recall of the reference's maxima (within 0.2 Å), the (predicted, DFT) ELF values of the
-    matched maxima, and the template score of `pred` and of the reference."""
+    matched maxima, and the template score of `pred` and of the reference. The same again for
+    the reference's interstitial maxima alone (`elfkit.analysis.templates.interstitial`, the
+    maxima a template is made of), matched against all predicted maxima: the others sit in the
+    cores, on shells of the engine's semicore states or on the nucleus, where the label depends
+    on the engine's valence and core radii."""
     from elfkit.analysis.critical import critical_points, match_critical_points
-    from elfkit.analysis.templates import template_basins, template_score
+    from elfkit.analysis.templates import interstitial, template_basins, template_score
 
     maxima = [p for p in critical_points(pred) if p.type == "maximum"]
     reference_maxima = [p for p in reference["points"] if p.type == "maximum"]
-    match = match_critical_points(
-        maxima, reference_maxima, reference["cell"], tol=MATCH_TOLERANCE_ANGSTROM, reference_aliases=reference["maxima_aliases"]
-    )
+    outside = interstitial(pred.atoms, [p.frac for p in reference_maxima])
+    scores = {}
+    for prefix, chosen in (("", np.ones(len(reference_maxima), dtype=bool)), ("interstitial_", outside)):
+        match = match_critical_points(
+            maxima,
+            [p for p, keep in zip(reference_maxima, chosen) if keep],
+            reference["cell"],
+            tol=MATCH_TOLERANCE_ANGSTROM,
+            reference_aliases=[a for a, keep in zip(reference["maxima_aliases"], chosen) if keep],
+        )
+        scores[f"recall_{prefix}maxima"] = match["recall"]
+        scores[f"count_{prefix}maxima"] = [len(maxima), int(chosen.sum())]
+        scores[f"{prefix}maxima_pairs"] = match["value_pairs"]
     return {
-        "recall_maxima": match["recall"],
-        "count_maxima": [len(maxima), len(reference_maxima)],
-        "maxima_pairs": match["value_pairs"],
+        **scores,
         "template_score": template_score(template_basins(pred), pred.atoms.get_volume()),
         "template_score_ref": reference["template_score"],
     }
@@ -242,17 +254,26 @@ def prototype_summary(samples: list[dict]) -> dict:
     out = {}
     for model in dict.fromkeys(s["model"] for s in samples):
         mine = [s for s in samples if s["model"] == model]
-        pairs = np.array([pair for s in mine for pair in s["maxima_pairs"]], dtype=float).reshape(-1, 2)
-        recalls = [s["recall_maxima"] for s in mine if s["recall_maxima"] is not None]
         volumes = sorted({s["volume_fraction"] for s in mine if s["volume_fraction"] is not None}, reverse=True)
         out[model] = {
-            "maxima_parity_r2": _r2(pairs[:, 0], pairs[:, 1]),
-            "matched_maxima": len(pairs),
-            "recall_maxima": float(np.mean(recalls)) if recalls else None,
+            **_maxima_summary(mine, ""),
+            **_maxima_summary(mine, "interstitial_"),
             "template_spearman": _spearman(mine),
             "template_spearman_per_volume": {f"{v:g}": _spearman([s for s in mine if s["volume_fraction"] == v]) for v in volumes},
         }
     return out
+
+
+def _maxima_summary(samples: list[dict], prefix: str) -> dict:
+    """Parity R² of the pooled matched maxima of `samples`, their count and the mean recall,
+    for all maxima (`prefix` "") or the interstitial ones ("interstitial_")."""
+    pairs = np.array([pair for s in samples for pair in s.get(f"{prefix}maxima_pairs", [])], dtype=float).reshape(-1, 2)
+    recalls = [s[f"recall_{prefix}maxima"] for s in samples if s.get(f"recall_{prefix}maxima") is not None]
+    return {
+        f"{prefix}maxima_parity_r2": _r2(pairs[:, 0], pairs[:, 1]),
+        f"matched_{prefix}maxima": len(pairs),
+        f"recall_{prefix}maxima": float(np.mean(recalls)) if recalls else None,
+    }
 
 
 def _r2(predicted: np.ndarray, reference: np.ndarray) -> float | None:
@@ -302,7 +323,7 @@ def _stratum_order(stratum: str):
 
 def _means(chosen: list[dict]) -> dict:
     out = {}
-    for key in _AVERAGED + ("networking_value_error", "recall_maxima", "recall_saddles"):
+    for key in _AVERAGED + ("networking_value_error", "recall_maxima", "recall_interstitial_maxima", "recall_saddles"):
         values = [s[key] for s in chosen if s.get(key) is not None]
         if values:
             out[key] = float(np.mean(values))
@@ -322,7 +343,7 @@ def markdown_table(result: dict) -> str:
         ("W1", "wasserstein_1", "{:.4f}"), ("long-wavelength fraction", "long_wavelength_power_fraction", "{:.2f}"),
         ("correlation length (Å)", "correlation_length_angstrom", "{:.2f}"),
         ("|Δφ|", "networking_value_error", "{:.3f}"), ("recall maxima", "recall_maxima", "{:.2f}"),
-        ("recall saddles", "recall_saddles", "{:.2f}"),
+        ("recall interstitial maxima", "recall_interstitial_maxima", "{:.2f}"), ("recall saddles", "recall_saddles", "{:.2f}"),
     ]
     present = [c for c in columns if any(c[1] in row for row in result["table"])]
     lines = [
@@ -338,14 +359,20 @@ def markdown_table(result: dict) -> str:
 
 
 def summary_table(summary: dict) -> list[str]:
-    """Markdown lines of a metal-prototype summary: maxima parity and template-score ranking."""
+    """Markdown lines of a metal-prototype summary: maxima parity (all and interstitial) and
+    template-score ranking."""
     volumes = list(next(iter(summary.values()))["template_spearman_per_volume"])
     lines = [
-        "| model | matched maxima | parity R² of maxima | recall maxima | template Spearman | " + " | ".join(f"Spearman V/V0 {v}" for v in volumes) + " |",
-        "|---|---|---|---|---|" + "---|" * len(volumes),
+        "| model | matched maxima | parity R² of maxima | recall maxima | matched interstitial maxima | parity R² interstitial | "
+        "recall interstitial | template Spearman | " + " | ".join(f"Spearman V/V0 {v}" for v in volumes) + " |",
+        "|---|---|---|---|---|---|---|---|" + "---|" * len(volumes),
     ]
     for model, row in summary.items():
-        numbers = [row["maxima_parity_r2"], row["recall_maxima"], row["template_spearman"], *row["template_spearman_per_volume"].values()]
-        cells = ["-" if x is None else f"{x:.3f}" for x in numbers]
-        lines.append(f"| {model} | {row['matched_maxima']} | " + " | ".join(cells) + " |")
+        numbers = [
+            row["matched_maxima"], row["maxima_parity_r2"], row["recall_maxima"], row["matched_interstitial_maxima"],
+            row["interstitial_maxima_parity_r2"], row["recall_interstitial_maxima"], row["template_spearman"],
+            *row["template_spearman_per_volume"].values(),
+        ]
+        cells = ["-" if x is None else str(x) if isinstance(x, int) else f"{x:.3f}" for x in numbers]
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
     return lines

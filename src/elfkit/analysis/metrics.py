@@ -45,17 +45,20 @@ def nearest_neighbour_distance(atoms: Atoms, species: str | None = "H") -> float
 
 def distance_to_nearest_nucleus(atoms: Atoms, shape) -> np.ndarray:
     """Distance (Å) from every grid point to its nearest nucleus, periodic images included."""
-    from scipy.spatial import cKDTree
-
     from elfkit.grid import Grid
 
-    grid = Grid(atoms.cell.array, shape)
-    frac = atoms.get_scaled_positions(wrap=True)
+    return nucleus_distances(atoms, Grid(atoms.cell.array, shape).frac_coords().reshape(-1, 3)).reshape(shape)
+
+
+def nucleus_distances(atoms: Atoms, frac) -> np.ndarray:
+    """Distance (Å) from each fractional position (M, 3) to its nearest nucleus, periodic images included."""
+    from scipy.spatial import cKDTree
+
+    nuclei = atoms.get_scaled_positions(wrap=True)
     offsets = np.array(np.meshgrid(*[[-1, 0, 1]] * 3, indexing="ij")).reshape(3, -1).T
-    images = ((frac[:, None, :] + offsets[None]) @ atoms.cell.array).reshape(-1, 3)
-    tree = cKDTree(images)
-    distance, _ = tree.query(grid.cart_coords().reshape(-1, 3))
-    return distance.reshape(shape)
+    images = ((nuclei[:, None, :] + offsets[None]) @ atoms.cell.array).reshape(-1, 3)
+    wrapped = np.mod(np.asarray(frac, dtype=float).reshape(-1, 3), 1.0)
+    return cKDTree(images).query(wrapped @ atoms.cell.array)[0]
 
 
 def regions(reference: Field) -> dict[str, np.ndarray]:

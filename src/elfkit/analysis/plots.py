@@ -257,15 +257,18 @@ def residual_study_plot(result: dict, path: Path) -> Path:
 
 def maxima_parity_plot(result: dict, path: Path) -> Path:
     """Seed 004's parity of ELF maxima for every model of a metal-prototype `evaluate` result:
-    predicted against DFT value of each matched maximum (left, with the parity R²), and
+    predicted against DFT value of each matched maximum (left, with the parity R²; crosses: the
+    interstitial maxima, `elfkit.evaluation.prototype_scores`), and
     predicted against DFT template score of each structure (right, with Spearman's rho)."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(9.5, 4.4))
     for model, summary in result["summary"].items():
         mine = [s for s in result["samples"] if s["model"] == model]
-        pairs = np.array([pair for s in mine for pair in s["maxima_pairs"]], dtype=float).reshape(-1, 2)
-        r2 = "-" if summary["maxima_parity_r2"] is None else f"{summary['maxima_parity_r2']:.3f}"
-        axes[0].plot(pairs[:, 1], pairs[:, 0], "o", ms=3, alpha=0.6, label=f"{model} (R² {r2}, {len(pairs)} maxima)")
+        for prefix, marker, what in (("", "o", "all"), ("interstitial_", "+", "interstitial")):
+            pairs = np.array([pair for s in mine for pair in s.get(f"{prefix}maxima_pairs", [])], dtype=float).reshape(-1, 2)
+            r2 = summary.get(f"{prefix}maxima_parity_r2")
+            r2 = "-" if r2 is None else f"{r2:.3f}"
+            axes[0].plot(pairs[:, 1], pairs[:, 0], marker, ms=3, alpha=0.6, label=f"{model}, {what} (R² {r2}, {len(pairs)} maxima)")
         rho = "-" if summary["template_spearman"] is None else f"{summary['template_spearman']:.3f}"
         scores = [(s["template_score_ref"], s["template_score"]) for s in mine]
         axes[1].plot(*zip(*scores), "o", ms=3, alpha=0.6, label=f"{model} (Spearman {rho})")

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from elfkit.analysis.metrics import distance_to_nearest_nucleus, nearest_neighbour_distance
+from elfkit.analysis.metrics import nearest_neighbour_distance, nucleus_distances
 from elfkit.field import Field
 
 NUCLEAR_RADIUS_FRACTION = 0.35
@@ -72,23 +72,27 @@ def template_basins(elf: Field, density: Field | None = None) -> list[Basin]:
     electrons = None
     if density is not None:
         electrons = np.bincount(labels.ravel(), density.values.ravel(), minlength=len(maxima)) * grid.voxel_volume
-    distance = distance_to_nearest_nucleus(elf.atoms, elf.values.shape).ravel()
-    cutoff = NUCLEAR_RADIUS_FRACTION * nearest_neighbour_distance(elf.atoms, None)
-    shape = np.array(elf.values.shape)
-    basins = []
-    for b, m in enumerate(maxima):
-        frac = np.array(np.unravel_index(m, elf.values.shape)) / shape
-        basins.append(
-            Basin(
-                frac.tolist(),
-                (frac @ grid.cell).tolist(),
-                float(elf.values.ravel()[m]),
-                float(volumes[b]),
-                bool(distance[m] > cutoff),
-                None if electrons is None else float(electrons[b]),
-            )
+    frac = np.array(np.unravel_index(maxima, elf.values.shape)).T.reshape(-1, 3) / np.array(elf.values.shape)
+    outside = interstitial(elf.atoms, frac)
+    return [
+        Basin(
+            frac[b].tolist(),
+            (frac[b] @ grid.cell).tolist(),
+            float(elf.values.ravel()[m]),
+            float(volumes[b]),
+            bool(outside[b]),
+            None if electrons is None else float(electrons[b]),
         )
-    return basins
+        for b, m in enumerate(maxima)
+    ]
+
+
+def interstitial(atoms, frac) -> np.ndarray:
+    """Whether each fractional position (M, 3) lies farther than NUCLEAR_RADIUS_FRACTION of the
+    shortest interatomic distance (Å) from every nucleus of `atoms`, periodic images included:
+    outside the cores, where the valence ELF of a pseudopotential or PAW calculation depends on
+    the engine's valence shells (and core radii) rather than on the chemistry."""
+    return nucleus_distances(atoms, frac) > NUCLEAR_RADIUS_FRACTION * nearest_neighbour_distance(atoms, None)
 
 
 def template_score(basins: list[Basin], cell_volume: float) -> float:
