@@ -6,13 +6,14 @@ U-Net, now a point model) on the same points. It decided the design of configs/m
 
     python benchmarks/metals_point_probe.py benchmarks/results/metals_point_probe.json [--minutes 20 | --steps N]
         [--cutoff 5] [--radial 8] [--features sad+engine-valence] [--species onehot|none] [--species-rank R [--residual-decay L]]
-        [--datasets metals metals-900 metals-gpaw]
+        [--datasets metals metals-900 metals-gpaw] [--seed S]
 
 `--species none` gives every atom the same radial functions (the element then enters only through
 the density channels at the point), against the one-hot species of configs/metals.yaml.
 `--species-rank R` shares R radial functions between the species (`PointELF` species_rank);
 `--residual-decay L` adds free per-element functions (species_residual) and L times their mean
-square to the loss. `--steps` stops after that many steps instead of a wall time (comparable runs on a busy machine). Besides
+square to the loss. `--steps` stops after that many steps instead of a wall time (comparable runs on a busy machine);
+`--seed` sets the initial weights and the batches (pools and val points are fixed). Besides
 R² per dataset it reports R² per element (mean over the val cells holding it).
 """
 import argparse, json, time
@@ -38,7 +39,9 @@ p.add_argument("--steps", type=int, default=None)
 p.add_argument("--species", choices=["onehot", "none"], default="onehot")
 p.add_argument("--species-rank", type=int, default=0)
 p.add_argument("--residual-decay", type=float, default=None)
+p.add_argument("--seed", type=int, default=0)
 args = p.parse_args()
+torch.manual_seed(args.seed)
 
 train = [s for d in args.datasets for s in elfkit.data.open(d, split="train")]
 val = {}
@@ -69,7 +72,7 @@ for d, v in val.items():
 print("shipped metals val R2", unet_r2, flush=True)
 
 opt = torch.optim.Adam(net.parameters(), lr=2e-3)
-rng = np.random.default_rng(0)
+rng = np.random.default_rng(args.seed)
 log, step, start = [], 0, time.perf_counter()
 
 
