@@ -82,3 +82,45 @@ def test_the_prediction_engine_is_gpaw_where_qe_lacks_an_element():
 
     assert prediction_engine(bulk("Nb", "bcc", a=3.3)) == "gpaw"
     assert prediction_engine(bulk("Li", "bcc", a=3.5)) == "qe"
+
+
+@pytest.mark.parametrize(("symbol", "engine"), [("H", "qe"), ("H", "gpaw"), ("Li", "qe")])
+def test_the_pseudo_atom_elf_of_a_one_orbital_atom_is_one(symbol, engine):
+    """One occupied orbital has no Pauli kinetic energy (tau equals tau_W), so its ELF is 1."""
+    from elfkit.features import pseudo_atom_channels
+
+    atom = Atoms(symbol, cell=np.eye(3) * 14.0, pbc=True, positions=[[7.0, 7.0, 7.0]])
+    points = np.array([[7.0, 7.0, 7.05], [7.0, 7.3, 7.0], [7.6, 7.0, 7.4], [8.0, 7.5, 7.0]])
+    assert np.abs(pseudo_atom_channels(atom, points, engine)[0] - 1.0).max() < 2e-3
+
+
+def test_qe_pseudo_atoms_hold_the_pseudopotential_valence():
+    """Norm-conserving pseudo-wavefunctions: each neutral QE pseudo-atom integrates to z_valence."""
+    from elfkit.sad import engine_valence_electrons, pseudo_atom
+
+    for z in (1, 3, 12, 20, 39, 57):
+        r, rho, _ = pseudo_atom(z, "qe")
+        assert np.trapezoid(4 * np.pi * r**2 * rho, r) == pytest.approx(engine_valence_electrons(z, "qe"), rel=2e-3)
+
+
+def test_pseudo_atom_gradient_matches_finite_differences_and_grids_match_points(hcp_mg):
+    from elfkit.features import PSEUDO_ATOM_CHANNELS, model_inputs, pseudo_atoms_at_points
+    from elfkit.grid import Grid
+
+    point = np.array([[0.4, 0.7, 1.1]])
+    step = 1e-4
+    rho, gradient, _ = pseudo_atoms_at_points(hcp_mg, point, "gpaw")
+    for axis in range(3):
+        shift = np.eye(3)[axis] * step
+        ahead, behind = (pseudo_atoms_at_points(hcp_mg, point + sign * shift, "gpaw")[0] for sign in (1, -1))
+        assert (ahead - behind)[0] / (2 * step / BOHR_IN_ANGSTROM) == pytest.approx(gradient[axis, 0], rel=1e-3, abs=1e-6)
+    shape = (12, 12, 20)
+    grid = model_inputs(hcp_mg, shape, "sad+engine-valence+pseudo-atoms", "gpaw")[-len(PSEUDO_ATOM_CHANNELS):]
+    from elfkit.features import pseudo_atom_channels
+
+    points = Grid(hcp_mg.cell.array, shape).cart_coords().reshape(-1, 3)
+    assert np.allclose(grid.reshape(2, -1), pseudo_atom_channels(hcp_mg, points, "gpaw"), atol=1e-6)
+    moved = hcp_mg.copy()
+    moved.positions += hcp_mg.cell.array[0] / shape[0]
+    rolled = np.roll(grid, 1, axis=1)
+    assert np.abs(model_inputs(moved, shape, "sad+engine-valence+pseudo-atoms", "gpaw")[-2:] - rolled).max() < 1e-5

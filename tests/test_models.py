@@ -49,6 +49,12 @@ def _random_shared_species_point_network():
                                  species_rank=2)
 
 
+def _random_pseudo_atom_point_network():
+    """The metal point model that also reads the labelling engine's pseudo-atom ELF."""
+    return _random_point_network(environment=0, species=METAL_POINT_SPECIES, features="sad+engine-valence+pseudo-atoms",
+                                 prior_floor=0.45, species_rank=2)
+
+
 def _random_learned_point_network():
     """The point model with a learned atom environment (two rounds of message passing)."""
     return _random_point_network(environment=0, atom_features=4, atom_cutoff=1.8, near_cutoff=1.6, rounds=2)
@@ -65,10 +71,11 @@ RANDOM_NETWORKS = {
     "point": _random_point_network,
     "point-species": _random_species_point_network,
     "point-species-rank": _random_shared_species_point_network,
+    "point-pseudo-atoms": _random_pseudo_atom_point_network,
     "point-learned": _random_learned_point_network,
 }
 ARCHITECTURE = {"periodic-unet-engine-valence": "periodic-unet", "point-species": "point", "point-species-rank": "point",
-                "point-learned": "point"}
+                "point-pseudo-atoms": "point", "point-learned": "point"}
 
 
 @pytest.fixture(scope="module", params=sorted(RANDOM_NETWORKS))
@@ -259,7 +266,9 @@ def test_a_model_file_round_trips_its_weights_and_metadata(model_file):
     assert loaded.metadata["name"] == "tiny" and loaded.metadata["channels"][1] == "ge_elf"
     for name, tensor in RANDOM_NETWORKS[loaded.metadata["random_network"]]().state_dict().items():
         assert torch.equal(loaded.net.state_dict()[name], tensor)
-    assert ("engine_valence_table" in loaded.metadata) == ("engine_valence" in loaded.metadata["channels"][-1])
+    channels = loaded.metadata["channels"]
+    assert ("engine_valence_table" in loaded.metadata) == any(c.startswith("engine_valence") for c in channels)
+    assert ("pseudo_atom_table" in loaded.metadata) == ("pseudo_atoms_elf" in channels)
 
 
 def test_a_model_for_another_engine_valence_table_or_channel_count_is_refused(tmp_path):
@@ -279,6 +288,23 @@ def test_a_model_for_another_engine_valence_table_or_channel_count_is_refused(tm
         load_model(stale)
     with pytest.raises(ValueError, match="in_channels 10"):
         build("periodic-unet", in_channels=10, features="sad+engine-valence")
+
+
+def test_a_model_for_another_pseudo_atom_table_is_refused(tmp_path):
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    path = save_model(tmp_path / "pa.safetensors", _random_pseudo_atom_point_network(), {"name": "pa", "architecture": "point"})
+    with safe_open(str(path), framework="pt") as handle:
+        header = json.loads(handle.metadata()["elfkit"])
+    assert load_model(path).metadata["pseudo_atom_table"] == header["pseudo_atom_table"]
+    header["pseudo_atom_table"] = "0" * 16
+    stale = tmp_path / "stale.safetensors"
+    save_file(load_file(str(path)), str(stale), metadata={"elfkit": json.dumps(header)})
+    with pytest.raises(CheckpointError, match="stale.safetensors: made with another pseudo-atom table"):
+        load_model(stale)
 
 
 def test_corrupt_or_foreign_model_files_are_refused(tmp_path, model_file):

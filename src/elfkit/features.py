@@ -19,6 +19,13 @@ The feature set ``sad+engine-valence`` (`FeatureSet`) appends channels 10-13,
 engine treats explicitly (`elfkit.sad` kinds ``qe`` and ``gpaw``), so a model trained on labels
 of two engines whose valence shells differ (GPAW's Mg keeps 2s2p, elfkit's QE Mg does not)
 sees which shells the label holds. At prediction the engine is `prediction_engine`.
+
+The feature set ``sad+engine-valence+pseudo-atoms`` appends two more (`PSEUDO_ATOM_CHANNELS`):
+``pseudo_atoms_elf``, the ELF of the superposed neutral pseudo-atoms of the labelling engine
+(their smooth valence wavefunctions' density and kinetic energy density, `elfkit.sad.pseudo_atom`,
+summed over atoms: exact for an isolated atom, so it holds the shells a DFT ELF shows around a
+nucleus, which the gradient expansion has none of), and ``pseudo_atoms_log_density``, their
+density as channel 0. Both are summed in real space, on grids too (no band limit needed).
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ from scipy import fft
 from elfkit.errors import ElfkitError
 from elfkit.grid import Grid, check_grid_shape
 from elfkit.physics import RHO_MIN_AU, elf_from_density
-from elfkit.sad import ENGINE_KINDS, engine_valence_electrons, sad_reciprocal_and_wave_vectors
+from elfkit.sad import ENGINE_KINDS, engine_valence_electrons, pseudo_atom, sad_reciprocal_and_wave_vectors
 from elfkit.units import BOHR_IN_ANGSTROM
 
 METRIC_PAIRS = ((0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2))
@@ -99,19 +106,30 @@ def _fill_density_channels(out: np.ndarray, rho: np.ndarray, gradient: np.ndarra
 DENSITY_CHANNELS = CHANNELS[:4]
 """The channels that depend on the density alone (not on a grid): those a point model sees."""
 ENGINE_VALENCE_CHANNELS = tuple(f"engine_valence_{name}" for name in DENSITY_CHANNELS)
+PSEUDO_ATOM_CHANNELS = ("pseudo_atoms_elf", "pseudo_atoms_log_density")
 
 
 class FeatureSet(str, Enum):
-    """The channel sets a grid model can read (stored in its config as `features`)."""
+    """The channel sets a model can read (stored in its config as `features`)."""
 
     SAD = "sad"
     SAD_ENGINE_VALENCE = "sad+engine-valence"
+    SAD_ENGINE_PSEUDO_ATOMS = "sad+engine-valence+pseudo-atoms"
+
+
+def reads_engine(feature_set: FeatureSet | str) -> bool:
+    """Whether `feature_set` has channels of the labelling engine (its valence SAD, its pseudo-atoms)."""
+    return FeatureSet(feature_set) != FeatureSet.SAD
+
+
+def _engine_channels(feature_set: FeatureSet | str) -> tuple[str, ...]:
+    pseudo = PSEUDO_ATOM_CHANNELS if FeatureSet(feature_set) == FeatureSet.SAD_ENGINE_PSEUDO_ATOMS else ()
+    return (ENGINE_VALENCE_CHANNELS if reads_engine(feature_set) else ()) + pseudo
 
 
 def feature_channels(feature_set: FeatureSet | str = FeatureSet.SAD) -> tuple[str, ...]:
     """Names of the channels of `feature_set`, in order."""
-    extra = ENGINE_VALENCE_CHANNELS if FeatureSet(feature_set) == FeatureSet.SAD_ENGINE_VALENCE else ()
-    return CHANNELS + extra
+    return CHANNELS + _engine_channels(feature_set)
 
 
 def prediction_engine(atoms: Atoms) -> str:
@@ -129,14 +147,25 @@ def model_inputs(atoms: Atoms, grid_shape, feature_set: FeatureSet | str = Featu
     `engine` ("qe" or "gpaw") names the labelling engine for the engine-valence channels
     (default: `prediction_engine`)."""
     base = physics_channels(atoms, grid_shape)
-    if FeatureSet(feature_set) == FeatureSet.SAD:
+    if not reads_engine(feature_set):
         return base
+    engine = engine or prediction_engine(atoms)
     out = np.empty((len(feature_channels(feature_set)), *base.shape[1:]), dtype=np.float32)
     out[: len(base)] = base
     del base
-    rho, gradient, laplacian = density_derivatives(atoms, grid_shape, engine or prediction_engine(atoms))
+    rho, gradient, laplacian = density_derivatives(atoms, grid_shape, engine)
     _fill_density_channels(out, rho, gradient, laplacian, first=len(CHANNELS))
+    del rho, gradient, laplacian
+    if FeatureSet(feature_set) == FeatureSet.SAD_ENGINE_PSEUDO_ATOMS:
+        points = Grid(atoms.cell.array, out.shape[1:]).cart_coords().reshape(-1, 3)
+        pseudo = out[-len(PSEUDO_ATOM_CHANNELS):].reshape(len(PSEUDO_ATOM_CHANNELS), -1)
+        for start in range(0, len(points), _POINT_CHUNK):
+            pseudo[:, start : start + _POINT_CHUNK] = pseudo_atom_channels(atoms, points[start : start + _POINT_CHUNK], engine)
     return out
+
+
+_POINT_CHUNK = 32768
+"""Grid points whose neighbours are found at once for the real-space channels (memory bound)."""
 
 
 def features_of(config: dict) -> FeatureSet:
@@ -162,8 +191,7 @@ def point_channels(atoms: Atoms, points: np.ndarray, kind: str = "total", pairs=
 
 def point_input_channels(feature_set: FeatureSet | str = FeatureSet.SAD) -> tuple[str, ...]:
     """Names of the density channels a point model of `feature_set` reads, in order."""
-    extra = ENGINE_VALENCE_CHANNELS if FeatureSet(feature_set) == FeatureSet.SAD_ENGINE_VALENCE else ()
-    return DENSITY_CHANNELS + extra
+    return DENSITY_CHANNELS + _engine_channels(feature_set)
 
 
 def point_inputs(atoms: Atoms, points: np.ndarray, feature_set: FeatureSet | str = FeatureSet.SAD, engine: str | None = None,
@@ -173,17 +201,83 @@ def point_inputs(atoms: Atoms, points: np.ndarray, feature_set: FeatureSet | str
     (default: `prediction_engine`). `pairs`: the points' neighbours out to at least
     `point_inputs_radius` (found when omitted)."""
     total = point_channels(atoms, points, pairs=pairs)
-    if FeatureSet(feature_set) == FeatureSet.SAD:
+    if not reads_engine(feature_set):
         return total
-    valence = point_channels(atoms, points, engine or prediction_engine(atoms), pairs)
-    return np.concatenate([total, valence])
+    engine = engine or prediction_engine(atoms)
+    if pairs is None:
+        from elfkit.geometry import point_neighbours
+
+        pairs = point_neighbours(atoms, points, point_inputs_radius(atoms, feature_set, engine))
+    channels = [total, point_channels(atoms, points, engine, pairs)]
+    if FeatureSet(feature_set) == FeatureSet.SAD_ENGINE_PSEUDO_ATOMS:
+        channels.append(pseudo_atom_channels(atoms, points, engine, pairs))
+    return np.concatenate(channels)
 
 
 def point_inputs_radius(atoms: Atoms, feature_set: FeatureSet | str = FeatureSet.SAD, engine: str | None = None) -> float:
-    """Distance (Å) beyond which no atom adds to `point_inputs` (the largest SAD tail radius)."""
-    if FeatureSet(feature_set) == FeatureSet.SAD:
+    """Distance (Å) beyond which no atom adds to `point_inputs` (the largest tail radius of the
+    densities it sums)."""
+    if not reads_engine(feature_set):
         return sad_radius(atoms)
-    return max(sad_radius(atoms), sad_radius(atoms, engine or prediction_engine(atoms)))
+    engine = engine or prediction_engine(atoms)
+    radius = max(sad_radius(atoms), sad_radius(atoms, engine))
+    if FeatureSet(feature_set) == FeatureSet.SAD_ENGINE_PSEUDO_ATOMS:
+        radius = max(radius, pseudo_atom_radius(atoms, engine))
+    return radius
+
+
+def pseudo_atom_channels(atoms: Atoms, points: np.ndarray, engine: str, pairs=None) -> np.ndarray:
+    """PSEUDO_ATOM_CHANNELS (float32 (2, P)) at Cartesian `points` (P, 3) in Å: the ELF of the
+    superposed pseudo-atoms of `engine` and their log density (as channel 0). `pairs`: the
+    points' neighbours out to at least `pseudo_atom_radius` (found when omitted)."""
+    rho, gradient, tau = pseudo_atoms_at_points(atoms, points, engine, pairs)
+    out = np.empty((len(PSEUDO_ATOM_CHANNELS), len(rho)), dtype=np.float32)
+    out[0] = elf_from_density(rho, gradient, tau)
+    out[1] = (np.log(np.clip(rho, RHO_MIN_AU, None)) + 3.0) / 3.0
+    return out
+
+
+def pseudo_atoms_at_points(atoms: Atoms, points: np.ndarray, engine: str, pairs=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Density (e/bohr³), its gradient (3, P; e/bohr⁴) and kinetic energy density (hartree/bohr³)
+    of the superposed neutral pseudo-atoms of `engine` (`elfkit.sad.pseudo_atom`) at Cartesian
+    `points` (P, 3) in Å, summed over atoms and periodic images in real space."""
+    from elfkit.geometry import point_neighbours
+
+    points = np.asarray(points, dtype=float).reshape(-1, 3)
+    if pairs is None:
+        pairs = point_neighbours(atoms, points, pseudo_atom_radius(atoms, engine))
+    numbers, distance = atoms.numbers, pairs.distance
+    value, slope, kinetic = np.zeros(len(distance)), np.zeros(len(distance)), np.zeros(len(distance))
+    for z in set(numbers):
+        table, step, _ = _pseudo_atom_table(int(z), engine)
+        chosen = np.nonzero((numbers[pairs.atom] == z) & (distance < (len(table) - 1) * step))[0]
+        position = distance[chosen] / step
+        index = position.astype(np.int64)
+        weight = (position - index)[:, None]
+        value[chosen], slope[chosen], kinetic[chosen] = ((1 - weight) * table[index] + weight * table[index + 1]).T
+    toward = np.divide(pairs.vector, distance[:, None], out=np.zeros_like(pairs.vector), where=distance[:, None] > 1e-6)
+    count = len(points)
+    rho = np.bincount(pairs.point, value, count)
+    gradient = np.stack([np.bincount(pairs.point, -slope * toward[:, a], count) for a in range(3)])
+    tau = np.bincount(pairs.point, kinetic, count)
+    return rho * BOHR_IN_ANGSTROM**3, gradient * BOHR_IN_ANGSTROM**4, tau * BOHR_IN_ANGSTROM**3
+
+
+def pseudo_atom_radius(atoms: Atoms, engine: str) -> float:
+    """Distance (Å) beyond which no pseudo-atom of `engine` adds to `pseudo_atoms_at_points`."""
+    return max(_pseudo_atom_table(int(z), engine)[2] for z in set(atoms.numbers))
+
+
+@lru_cache(maxsize=128)
+def _pseudo_atom_table(z: int, engine: str) -> tuple[np.ndarray, float, float]:
+    """rho, rho' and tau (e/Å³, e/Å⁴, hartree/Å³) of the pseudo-atom on a uniform grid of radii
+    (T, 3) from 0 to its tail radius, the step and the tail radius (Å), as `_radial_table`."""
+    r, rho, tau = pseudo_atom(z, engine)
+    above = np.nonzero(rho * BOHR_IN_ANGSTROM**3 > _SAD_TAIL_E_PER_BOHR3)[0]
+    tail = float(r[above[-1] + 1])
+    radii = np.arange(0.0, tail + 2 * _TABLE_STEP_ANGSTROM, _TABLE_STEP_ANGSTROM)
+    density, kinetic = _even_spline(r, rho), _even_spline(r, tau)
+    return np.stack([density(radii), density(radii, 1), kinetic(radii)], axis=1), _TABLE_STEP_ANGSTROM, tail
 
 
 def sad_radius(atoms: Atoms, kind: str = "total") -> float:
@@ -238,18 +332,22 @@ def _radial_spline(z: int, kind: str):
     """Cubic spline of the free-atom density n(r) (e/Å³, r in Å) and its tail radius (Å); fitted
     to the even extension n(-r) = n(r), so it is smooth through the nucleus (n'(0) = 0), on the
     table's radii beyond 0.01 Å (closer in, the float32 table's rounding would dominate n'')."""
-    from scipy.interpolate import CubicSpline
-
     from elfkit.sad import atomic_density
 
     r, n = atomic_density(z, kind)
     above = np.nonzero(n * BOHR_IN_ANGSTROM**3 > _SAD_TAIL_E_PER_BOHR3)[0]
-    tail = float(r[above[-1] + 1])
+    return _even_spline(r, n), float(r[above[-1] + 1])
+
+
+def _even_spline(r: np.ndarray, values: np.ndarray):
+    """Cubic spline of a radial function on the table's radii (first r = 0) fitted to its even
+    extension, so it is smooth through the nucleus; radii below 0.01 Å other than 0 are left
+    out (there the float32 table's rounding would dominate the second derivative)."""
+    from scipy.interpolate import CubicSpline
+
     coarse = (r == 0) | (r >= _SPLINE_INNER_SPACING_ANGSTROM)
-    r, n = r[coarse], n[coarse]
-    even_r = np.concatenate([-r[:0:-1], r])
-    even_n = np.concatenate([n[:0:-1], n])
-    return CubicSpline(even_r, even_n), tail
+    r, values = r[coarse], values[coarse]
+    return CubicSpline(np.concatenate([-r[:0:-1], r]), np.concatenate([values[:0:-1], values]))
 
 
 def grid_metric(cell: np.ndarray, grid_shape) -> np.ndarray:

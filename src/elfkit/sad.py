@@ -45,13 +45,14 @@ ENGINE_KINDS = ("qe", "gpaw")
 DENSITY_KINDS = ("total", "valence") + ENGINE_KINDS
 _TABLE = "sad_densities.npz"
 ENGINE_VALENCE_TABLE = "engine_valence_densities.npz"
+PSEUDO_ATOM_TABLE = "engine_pseudo_atoms.npz"
 _FINE_DR_ANGSTROM = 0.004
 _DK = 0.01
 _NEGLIGIBLE_DENSITY = 1e-10
 _H_BLOCK_BYTES = 64 * 2**20
 
 
-@lru_cache(maxsize=2)
+@lru_cache(maxsize=4)
 def _table(name: str = _TABLE) -> dict[str, np.ndarray]:
     with resources.files("elfkit.atomdata").joinpath(name).open("rb") as handle:
         with np.load(handle, allow_pickle=False) as archive:
@@ -82,6 +83,24 @@ def atomic_density(z: int, kind: str = "total") -> tuple[np.ndarray, np.ndarray]
     r = table["r_bohr"] * BOHR_IN_ANGSTROM
     n = table[f"{kind}_e_per_bohr3"][z - 1].astype(float) / BOHR_IN_ANGSTROM**3
     return r, n
+
+
+def pseudo_atom(z: int, engine: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The neutral free atom of element `z` as `engine` ("qe" or "gpaw") makes its ELF: the
+    spherically averaged density and kinetic energy density tau = 1/2 sum |grad psi|² of its
+    smooth (pseudo) valence wavefunctions (`elfkit/atomdata/engine_pseudo_atoms.npz`, made by
+    `scripts/make_pseudo_atom_table.py`). Radii in Å, density in e/Å³, tau in hartree/Å³."""
+    _check_kind(engine)
+    if engine not in ENGINE_KINDS:
+        raise ElfkitError(f"pseudo-atoms exist per DFT engine; use one of {', '.join(ENGINE_KINDS)}, not {engine!r}")
+    table = _table(PSEUDO_ATOM_TABLE)
+    if not 1 <= z <= len(table["z"]) or not table[f"{engine}_configuration"][z - 1]:
+        raise ElfkitError(f"no {engine} pseudo-atom for {chemical_symbols[z] if 0 < z < len(chemical_symbols) else z}")
+    r = table["r_bohr"] * BOHR_IN_ANGSTROM
+    per_cubic_angstrom = 1.0 / BOHR_IN_ANGSTROM**3
+    rho = table[f"{engine}_density_e_per_bohr3"][z - 1].astype(float) * per_cubic_angstrom
+    tau = table[f"{engine}_kinetic_hartree_per_bohr3"][z - 1].astype(float) * per_cubic_angstrom
+    return r, rho, tau
 
 
 def electron_count(atoms: Atoms, kind: str = "total") -> float:

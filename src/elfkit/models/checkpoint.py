@@ -20,7 +20,7 @@ from torch import nn
 
 from elfkit.errors import ElfkitError
 from elfkit.features import FeatureSet, features_of
-from elfkit.sad import ENGINE_VALENCE_TABLE
+from elfkit.sad import ENGINE_VALENCE_TABLE, PSEUDO_ATOM_TABLE
 
 FORMAT_VERSION = 1
 _KEY = "elfkit"
@@ -59,6 +59,10 @@ def _reads_engine_table(config: dict) -> bool:
     return features_of(config) != FeatureSet.SAD
 
 
+def _reads_pseudo_atoms(config: dict) -> bool:
+    return features_of(config) == FeatureSet.SAD_ENGINE_PSEUDO_ATOMS
+
+
 def save_model(path: str | Path, net: nn.Module, metadata: dict) -> Path:
     """Write weights and metadata to `path` (.safetensors), atomically."""
     from safetensors.torch import save_file
@@ -75,6 +79,8 @@ def save_model(path: str | Path, net: nn.Module, metadata: dict) -> Path:
     }
     if _reads_engine_table(net.config):
         header["engine_valence_table"] = sad_table_hash(ENGINE_VALENCE_TABLE)
+    if _reads_pseudo_atoms(net.config):
+        header["pseudo_atom_table"] = sad_table_hash(PSEUDO_ATOM_TABLE)
     tensors = {name: t.detach().cpu().float().contiguous() for name, t in net.state_dict().items()}
     with atomic_output(path) as tmp:
         save_file(tensors, str(tmp), metadata={_KEY: json.dumps(header)})
@@ -136,3 +142,5 @@ def _check_compatible(path: Path, header: dict) -> None:
         raise CheckpointError(f"{path}: made with another SAD table than this elfkit's")
     if _reads_engine_table(header.get("config", {})) and header.get("engine_valence_table") != sad_table_hash(ENGINE_VALENCE_TABLE):
         raise CheckpointError(f"{path}: made with another engine-valence density table than this elfkit's")
+    if _reads_pseudo_atoms(header.get("config", {})) and header.get("pseudo_atom_table") != sad_table_hash(PSEUDO_ATOM_TABLE):
+        raise CheckpointError(f"{path}: made with another pseudo-atom table than this elfkit's")
