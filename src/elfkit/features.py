@@ -246,16 +246,8 @@ def pseudo_atoms_at_points(atoms: Atoms, points: np.ndarray, engine: str, pairs=
     points = np.asarray(points, dtype=float).reshape(-1, 3)
     if pairs is None:
         pairs = point_neighbours(atoms, points, pseudo_atom_radius(atoms, engine))
-    numbers, distance = atoms.numbers, pairs.distance
-    value, slope, kinetic = np.zeros(len(distance)), np.zeros(len(distance)), np.zeros(len(distance))
-    for z in set(numbers):
-        table, step, _ = _pseudo_atom_table(int(z), engine)
-        chosen = np.nonzero((numbers[pairs.atom] == z) & (distance < (len(table) - 1) * step))[0]
-        position = distance[chosen] / step
-        index = position.astype(np.int64)
-        weight = (position - index)[:, None]
-        value[chosen], slope[chosen], kinetic[chosen] = ((1 - weight) * table[index] + weight * table[index + 1]).T
-    toward = np.divide(pairs.vector, distance[:, None], out=np.zeros_like(pairs.vector), where=distance[:, None] > 1e-6)
+    value, slope, kinetic = _pair_table_values(atoms.numbers, pairs, lambda z: _pseudo_atom_table(z, engine)[:2])
+    toward = _toward_atoms(pairs)
     count = len(points)
     rho = np.bincount(pairs.point, value, count)
     gradient = np.stack([np.bincount(pairs.point, -slope * toward[:, a], count) for a in range(3)])
@@ -273,8 +265,7 @@ def _pseudo_atom_table(z: int, engine: str) -> tuple[np.ndarray, float, float]:
     """rho, rho' and tau (e/Å³, e/Å⁴, hartree/Å³) of the pseudo-atom on a uniform grid of radii
     (T, 3) from 0 to its tail radius, the step and the tail radius (Å), as `_radial_table`."""
     r, rho, tau = pseudo_atom(z, engine)
-    above = np.nonzero(rho * BOHR_IN_ANGSTROM**3 > _SAD_TAIL_E_PER_BOHR3)[0]
-    tail = float(r[above[-1] + 1])
+    tail = _tail_radius(r, rho)
     radii = np.arange(0.0, tail + 2 * _TABLE_STEP_ANGSTROM, _TABLE_STEP_ANGSTROM)
     density, kinetic = _even_spline(r, rho), _even_spline(r, tau)
     return np.stack([density(radii), density(radii, 1), kinetic(radii)], axis=1), _TABLE_STEP_ANGSTROM, tail
@@ -296,16 +287,9 @@ def sad_at_points(atoms: Atoms, points: np.ndarray, kind: str = "total", pairs=N
     if pairs is None:
         pairs = point_neighbours(atoms, points, sad_radius(atoms, kind))
     distance = pairs.distance
-    value, slope, curvature = np.zeros(len(distance)), np.zeros(len(distance)), np.zeros(len(distance))
-    for z in set(numbers):
-        table, step = _radial_table(int(z), kind)
-        chosen = np.nonzero((numbers[pairs.atom] == z) & (distance < (len(table) - 1) * step))[0]
-        position = distance[chosen] / step
-        index = position.astype(np.int64)
-        weight = (position - index)[:, None]
-        value[chosen], slope[chosen], curvature[chosen] = ((1 - weight) * table[index] + weight * table[index + 1]).T
-    near = distance < 1e-6
-    toward = np.divide(pairs.vector, distance[:, None], out=np.zeros_like(pairs.vector), where=~near[:, None])
+    value, slope, curvature = _pair_table_values(numbers, pairs, lambda z: _radial_table(z, kind))
+    near = distance < _ON_NUCLEUS_ANGSTROM
+    toward = _toward_atoms(pairs)
     radial_over_r = np.divide(slope, distance, out=curvature.copy(), where=~near)
     count = len(points)
     rho = np.bincount(pairs.point, value, count)
@@ -315,6 +299,31 @@ def sad_at_points(atoms: Atoms, points: np.ndarray, kind: str = "total", pairs=N
 
 
 _TABLE_STEP_ANGSTROM = 5e-4
+_ON_NUCLEUS_ANGSTROM = 1e-6
+"""A point closer than this to an atom sits on its nucleus (no direction towards it)."""
+
+
+def _pair_table_values(numbers: np.ndarray, pairs, table_of) -> np.ndarray:
+    """The columns (C, pairs) of every (point, atom) pair's radial table, linearly interpolated at
+    its distance (zero beyond the table); `table_of(z)` gives the (T, C) table of element z and its
+    step (Å), as `_radial_table`."""
+    distance = pairs.distance
+    values = None
+    for z in set(numbers):
+        table, step = table_of(int(z))
+        values = np.zeros((len(distance), table.shape[1])) if values is None else values
+        chosen = np.nonzero((numbers[pairs.atom] == z) & (distance < (len(table) - 1) * step))[0]
+        position = distance[chosen] / step
+        index = position.astype(np.int64)
+        weight = (position - index)[:, None]
+        values[chosen] = (1 - weight) * table[index] + weight * table[index + 1]
+    return values.T
+
+
+def _toward_atoms(pairs) -> np.ndarray:
+    """Unit vectors (pairs, 3) of the pairs' `vector` (zero for a point on the nucleus)."""
+    away = pairs.distance[:, None] >= _ON_NUCLEUS_ANGSTROM
+    return np.divide(pairs.vector, pairs.distance[:, None], out=np.zeros_like(pairs.vector), where=away)
 
 
 @lru_cache(maxsize=128)
@@ -335,8 +344,13 @@ def _radial_spline(z: int, kind: str):
     from elfkit.sad import atomic_density
 
     r, n = atomic_density(z, kind)
-    above = np.nonzero(n * BOHR_IN_ANGSTROM**3 > _SAD_TAIL_E_PER_BOHR3)[0]
-    return _even_spline(r, n), float(r[above[-1] + 1])
+    return _even_spline(r, n), _tail_radius(r, n)
+
+
+def _tail_radius(r: np.ndarray, density: np.ndarray) -> float:
+    """The first table radius (Å) beyond which a free-atom density (e/Å³) stays below _SAD_TAIL_E_PER_BOHR3."""
+    above = np.nonzero(density * BOHR_IN_ANGSTROM**3 > _SAD_TAIL_E_PER_BOHR3)[0]
+    return float(r[above[-1] + 1])
 
 
 def _even_spline(r: np.ndarray, values: np.ndarray):

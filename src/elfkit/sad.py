@@ -90,7 +90,6 @@ def pseudo_atom(z: int, engine: str) -> tuple[np.ndarray, np.ndarray, np.ndarray
     spherically averaged density and kinetic energy density tau = 1/2 sum |grad psi|² of its
     smooth (pseudo) valence wavefunctions (`elfkit/atomdata/engine_pseudo_atoms.npz`, made by
     `scripts/make_pseudo_atom_table.py`). Radii in Å, density in e/Å³, tau in hartree/Å³."""
-    _check_kind(engine)
     if engine not in ENGINE_KINDS:
         raise ElfkitError(f"pseudo-atoms exist per DFT engine; use one of {', '.join(ENGINE_KINDS)}, not {engine!r}")
     table = _table(PSEUDO_ATOM_TABLE)
