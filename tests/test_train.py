@@ -79,8 +79,7 @@ def test_configs_are_validated_with_the_file_named(tmp_path, config_file):
     assert load_config("configs/hydrogen.yaml").name == "hydrogen"
     bad = tmp_path / "bad.yaml"
     for text, problem in (("name: x\nsteps: 0\n", "steps"), ("name: x\nsteps: 5\nlearning_rat: 1\n", "learning_rat"),
-                          ("[1, 2]", "top level"), ("name: [\n", "YAML"),
-                          ("name: x\nsteps: 5\narchitecture: point\n", "losses.grad: false")):
+                          ("[1, 2]", "top level"), ("name: [\n", "YAML")):
         bad.write_text(text)
         with pytest.raises(ConfigError, match=f"bad.yaml.*{problem}"):
             load_config(bad)
@@ -191,8 +190,47 @@ def test_a_pools_learned_environment_gives_the_models_values_at_its_points(data_
     assert pool.near is not None and torch.equal(pool.elf[rows], torch.from_numpy(np.asarray(sample.elf, np.float32).ravel()[index][rows.numpy()]))
     assert np.abs(from_pool - trainer.net.logits_at(sample.atoms, points[rows.numpy()])).max() < 1e-4
 
+@pytest.fixture
+def paired_point_config_file(point_config_file, tmp_path):
+    """The tiny point config with GRAD: pools of pairs of nearby points."""
+    config = yaml.safe_load(point_config_file.read_text())
+    config["losses"]["grad"] = True
+    path = tmp_path / "tinypaired.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
 
-@pytest.mark.parametrize("config_name", ["config_file", "point_config_file", "learned_point_config_file"])
+
+def test_paired_pools_hold_grid_neighbours_and_batches_keep_the_pairs(data_root, paired_point_config_file, tmp_path, monkeypatch):
+    """Row i + P/2 of a paired pool is a grid point at most 3 steps from row i along each axis
+    (periodically), not the same point; a batch's second row holds the partners of its first."""
+    import elfkit.data
+    from elfkit.train.points import PointTrainer, paired_pool_indices
+
+    monkeypatch.setenv("ELFKIT_DATA_DIR", str(data_root))
+    sample = next(iter(elfkit.data.open("tiny", split="train")))
+    index = paired_pool_indices(sample.elf, 301, 0.5, np.random.default_rng(0))
+    first, second = (np.stack(np.unravel_index(half, sample.elf.shape), axis=1) for half in np.split(index, 2))
+    step = (second - first + 3) % np.array(sample.elf.shape) - 3
+    assert len(index) == 300 and np.abs(step).max() <= 3 and np.abs(step).sum(axis=1).min() > 0
+    trainer = PointTrainer(load_config(paired_point_config_file), tmp_path / "run")
+    trainer.load_data()
+    pool = trainer.train_pools[0]
+    pred, elf, _ = trainer.training_batch(0, np.random.default_rng(1))
+    assert pred.shape == elf.shape == (2, 30)
+    pairs = set(zip(pool.elf[:150].tolist(), pool.elf[150:].tolist()))
+    assert all(pair in pairs for pair in zip(elf[0, :10].tolist(), elf[1, :10].tolist()))
+
+
+def test_pair_grad_loss_is_the_error_of_the_differences():
+    from elfkit.train.losses import pair_grad_loss
+
+    ref = torch.tensor([[0.9, 0.2], [0.5, 0.2]])
+    assert float(pair_grad_loss(ref + 0.1, ref)) == pytest.approx(0.0, abs=1e-7)
+    flat = torch.tensor([[0.7, 0.2], [0.7, 0.2]])
+    assert float(pair_grad_loss(flat, ref)) == pytest.approx(0.2)
+
+
+@pytest.mark.parametrize("config_name", ["config_file", "point_config_file", "learned_point_config_file", "paired_point_config_file"])
 def test_a_killed_run_resumes_to_the_same_model(data_root, config_name, tmp_path, monkeypatch, request):
     from elfkit.models import Architecture
     from elfkit.train.points import PointTrainer

@@ -25,7 +25,9 @@ class Augmentation(BaseModel):
 
 
 class LossWeights(BaseModel):
-    """Which loss terms enter (balanced by learned uncertainty weights, Kendall et al. 2018)."""
+    """Which loss terms enter (balanced by learned uncertainty weights, Kendall et al. 2018).
+    For the point model, `grad` draws the training pools as pairs of nearby grid points and
+    compares the ELF differences across them (`elfkit.train.losses.pair_grad_loss`)."""
 
     model_config = ConfigDict(extra="forbid")
     vox: bool = True
@@ -80,9 +82,7 @@ class TrainConfig(BaseModel):
     points: PointSampling = PointSampling()
 
     @model_validator(mode="after")
-    def _grad_needs_grids(self) -> TrainConfig:
-        if self.architecture == Architecture.POINT and self.losses.grad:
-            raise ValueError("the point model trains on scattered points: set losses.grad: false (GRAD needs grids)")
+    def _consistent(self) -> TrainConfig:
         if self.species_residual_decay and not self.model.get("species_residual"):
             raise ValueError("species_residual_decay penalises free per-species functions: set model.species_residual: true")
         if self.species_residual_decay and not self.losses.vox:

@@ -181,6 +181,10 @@ class Trainer:
             logits = self.net(x, periodic=periodic)
         return torch.sigmoid(logits.float()), y, periodic
 
+    def grad_term(self, pred: torch.Tensor, y: torch.Tensor, periodic: bool) -> torch.Tensor:
+        """The GRAD loss of a training batch (`training_batch`'s values)."""
+        return grad_loss(pred, y, periodic)
+
     def train_step(self) -> dict:
         """One optimiser step on the step's training batch; returns the logged numbers."""
         config = self.config
@@ -191,7 +195,7 @@ class Trainer:
         generator = torch.Generator().manual_seed(int(rng.integers(2**31)))
         terms = {"vox": vox_loss(pred, y), "hist": hist_loss(pred, y, config.losses.hist_points, generator)}
         if "grad" in self.weights.names:
-            terms["grad"] = grad_loss(pred, y, periodic)
+            terms["grad"] = self.grad_term(pred, y, periodic)
         terms = {name: terms[name] for name in self.weights.names}
         total = self.weights(terms)
         if config.species_residual_decay:

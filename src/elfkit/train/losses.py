@@ -4,7 +4,8 @@ VOX: mean absolute voxel error. HIST: the 1D Wasserstein-1 distance between the 
 reference ELF distributions (mean |sorted prediction - sorted reference| over a random subset
 of points: exact W1 between the two empirical distributions, differentiable through the sort).
 GRAD: mean absolute error of the finite differences along the three grid axes (periodic
-differences on whole cells). Balanced by learned uncertainty weights (Kendall, Gal and Cipolla
+differences on whole cells; for the point model, the differences across pairs of nearby probe
+points). Balanced by learned uncertainty weights (Kendall, Gal and Cipolla
 2018, Laplace form for L1 terms): total = sum_i exp(-s_i) L_i + s_i.
 """
 
@@ -39,6 +40,12 @@ def grad_loss(pred: torch.Tensor, ref: torch.Tensor, periodic: bool) -> torch.Te
     """Mean absolute error of the grid finite differences of the ELF along the three axes."""
     axes = range(pred.ndim - 3, pred.ndim)
     return sum((_differences(pred, a, periodic) - _differences(ref, a, periodic)).abs().mean() for a in axes) / 3
+
+
+def pair_grad_loss(pred: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """GRAD on pairs of nearby points, (2, P) each (row 1 holds the partners of row 0): mean
+    absolute error of the ELF differences across the pairs."""
+    return ((pred[0] - pred[1]) - (ref[0] - ref[1])).abs().mean()
 
 
 class UncertaintyWeights(nn.Module):

@@ -5,7 +5,9 @@ The point model's inputs at a point (`neighbour_basis` and the SAD's density cha
 depend on its weights, so each training grid gets a fixed pool of probe points whose inputs
 are computed once (`points.pool_points` per grid, see `PointSampling`) and kept in the run
 folder (pools.pt), so a resumed run does not compute them again. The model is exactly
-invariant under rotations and translations, so no augmentation is needed.
+invariant under rotations and translations, so no augmentation is needed. With the GRAD loss
+the pools hold pairs of nearby points (`paired_pool_indices`), whose ELF differences the loss
+compares: the local contrast that makes the interstitial maxima deep.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 import torch
 
 from elfkit.models.point import NearPairs
+from elfkit.train.losses import pair_grad_loss
 from elfkit.train.loop import Trainer, validation_record
 
 POOLS_FILE = "pools.pt"
@@ -58,11 +61,32 @@ def _report(pool: PointPool, done: int, total: int, on_progress) -> PointPool:
     return pool
 
 
-def build_pool(descriptor: dict, sample, count: int, weighted_fraction: float, seed: list[int]) -> PointPool:
-    """The pool of `count` probe points of a dataset sample, drawn by a generator of `seed`, for
-    a point model of `descriptor` (`PointELF.descriptor`, and its `features`; engine-valence
-    channels of the engine that labelled the sample); picklable, so worker processes build
-    pools in parallel."""
+def paired_pool_indices(elf: np.ndarray, count: int, weighted_fraction: float, rng: np.random.Generator,
+                        max_step: int = 3) -> np.ndarray:
+    """Flat grid indices of a pool of `count` // 2 pairs: the first half drawn as `pool_indices`,
+    the second half, row for row, a grid neighbour of the first (each axis moved by a random
+    step in [-max_step, max_step], not all zero, wrapping periodically), so that a loss can compare
+    differences of the ELF between nearby points (its local contrast)."""
+    shape = np.asarray(elf).shape
+    first = pool_indices(elf, count // 2, weighted_fraction, rng)
+    step = rng.integers(-max_step, max_step + 1, size=(len(first), 3))
+    step[~step.any(axis=1), rng.integers(0, 3)] = 1
+    second = np.ravel_multi_index(tuple((np.stack(np.unravel_index(first, shape), axis=1) + step).T), shape, mode="wrap")
+    return np.concatenate([first, second])
+
+
+def build_pool(descriptor: dict, sample, count: int, weighted_fraction: float, seed: list[int], paired: bool = False) -> PointPool:
+    """The pool of `count` probe points of a dataset sample, drawn by a generator of `seed`
+    (`paired`: as pairs of nearby points, `paired_pool_indices`), for a point model of
+    `descriptor` (`PointELF.descriptor`, and its `features`; engine-valence channels of the
+    engine that labelled the sample); picklable, so worker processes build pools in parallel."""
+    draw = paired_pool_indices if paired else pool_indices
+    return pool_at(descriptor, sample, draw(sample.elf, count, weighted_fraction, np.random.default_rng(seed)))
+
+
+def pool_at(descriptor: dict, sample, index: np.ndarray) -> PointPool:
+    """The pool of a dataset sample's grid points of flat `index`, for a point model of
+    `descriptor` (as `build_pool`)."""
     from elfkit.features import point_inputs, point_inputs_radius
     from elfkit.geometry import point_neighbours
     from elfkit.grid import Grid
@@ -70,7 +94,6 @@ def build_pool(descriptor: dict, sample, count: int, weighted_fraction: float, s
     from elfkit.train.loader import stratum_of
 
     features, engine = descriptor["features"], sample.metadata.get("engine")
-    index = pool_indices(sample.elf, count, weighted_fraction, np.random.default_rng(seed))
     points = Grid(sample.atoms.cell.array, sample.elf.shape).cart_coords().reshape(-1, 3)[index]
     pairs = point_neighbours(sample.atoms, points, max(descriptor["cutoff"], point_inputs_radius(sample.atoms, features, engine)))
     weights, columns = present_weights(sample.atoms, descriptor["environment"], descriptor["species"])
@@ -128,8 +151,9 @@ class PointTrainer(Trainer):
             if saved.get("format") == POOLS_FORMAT and same_run:
                 self.train_pools, self.val_pools = saved["train"], saved["val"]
                 return
-        self.train_pools = self._pools("train", self.config.points.pool_points, self.config.points.weighted_fraction, on_progress)
-        self.val_pools = self._pools("val", self.config.points.validation_points, 0.0, on_progress)
+        points = self.config.points
+        self.train_pools = self._pools("train", points.pool_points, points.weighted_fraction, on_progress, self.paired)
+        self.val_pools = self._pools("val", points.validation_points, 0.0, on_progress)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         from elfkit.io._files import atomic_output
 
@@ -137,7 +161,12 @@ class PointTrainer(Trainer):
             torch.save({"format": POOLS_FORMAT, "config": self.config.model_dump(mode="json"), "data": self.data_fingerprint,
                         "train": self.train_pools, "val": self.val_pools}, tmp)
 
-    def _pools(self, split: str, count: int, weighted_fraction: float, on_progress) -> list[PointPool]:
+    @property
+    def paired(self) -> bool:
+        """Whether training pools are pairs of nearby points (`paired_pool_indices`): for GRAD."""
+        return self.config.losses.grad
+
+    def _pools(self, split: str, count: int, weighted_fraction: float, on_progress, paired: bool = False) -> list[PointPool]:
         import elfkit.data
 
         from elfkit.train.loader import spread_subset, stratum_of
@@ -145,7 +174,8 @@ class PointTrainer(Trainer):
         samples = [s for name in self.config.datasets for s in elfkit.data.open(name, split=split)]
         if split == "val":
             samples = spread_subset(samples, self.config.validation_samples, stratum_of)
-        jobs = [(sample, count, weighted_fraction, [self.config.seed, 7, number, len(samples)]) for number, sample in enumerate(samples)]
+        jobs = [(sample, count, weighted_fraction, [self.config.seed, 7, number, len(samples)], paired)
+                for number, sample in enumerate(samples)]
         if self.config.threads == 1:
             return [_report(build_pool(self.descriptor, *job), done, len(jobs), on_progress) for done, job in enumerate(jobs, 1)]
         import multiprocessing
@@ -164,17 +194,31 @@ class PointTrainer(Trainer):
 
     def training_batch(self, index: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, bool]:
         """`batch_points` probe points from `batch_samples` pools (pool `index` first, then
-        random others), their predicted and DFT ELF."""
+        random others), their predicted and DFT ELF; with `paired` pools as (2, P): row 1 the
+        partners of row 0."""
         points = self.config.points
         chosen = [index, *rng.choice(self.sample_count, points.batch_samples - 1)]
         per_pool = max(1, points.batch_points // len(chosen))
         logits, elf = [], []
         for index in chosen:
             pool = self.train_pools[int(index)]
-            rows = torch.from_numpy(rng.choice(len(pool.elf), min(per_pool, len(pool.elf)), replace=False))
-            logits.append(self._pool_logits(self.net, pool, rows))
+            rows = self._batch_rows(len(pool.elf), per_pool, rng)
+            logits.append(self._pool_logits(self.net, pool, rows.flatten()).view(rows.shape))
             elf.append(pool.elf[rows])
-        return torch.sigmoid(torch.cat(logits)), torch.cat(elf).to(self.device), False
+        return torch.sigmoid(torch.cat(logits, dim=-1)), torch.cat(elf, dim=-1).to(self.device), False
+
+    def _batch_rows(self, size: int, count: int, rng: np.random.Generator) -> torch.Tensor:
+        """Rows of a pool of `size` points for a batch: `count` random ones, or with `paired`
+        pools (2, count // 2) of pairs (a row of the first half and its partner)."""
+        if not self.paired:
+            return torch.from_numpy(rng.choice(size, min(count, size), replace=False))
+        half = size // 2
+        first = rng.choice(half, max(1, min(count // 2, half)), replace=False)
+        return torch.from_numpy(np.stack([first, first + half]))
+
+    def grad_term(self, pred: torch.Tensor, y: torch.Tensor, periodic: bool) -> torch.Tensor:
+        """GRAD on the batch's pairs of nearby points (`pair_grad_loss`)."""
+        return pair_grad_loss(pred, y)
 
     def _pool_logits(self, net, pool: PointPool, rows: torch.Tensor | None = None) -> torch.Tensor:
         """Logits of `net` at a pool's points (`rows`, default all), from the pool's own columns."""
