@@ -7,7 +7,8 @@ are computed once (`points.pool_points` per grid, see `PointSampling`) and kept 
 folder (pools.pt), so a resumed run does not compute them again. The model is exactly
 invariant under rotations and translations, so no augmentation is needed. With the GRAD loss
 the pools hold pairs of nearby points (`paired_pool_indices`), whose ELF differences the loss
-compares: the local contrast that makes the interstitial maxima deep.
+compares (seed 004's GRAD for scattered points; a point config without `losses.grad: false`
+gets it, as the default of `LossWeights`).
 """
 
 from __future__ import annotations
