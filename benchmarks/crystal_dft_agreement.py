@@ -64,7 +64,8 @@ def _spread_samples(name: str, split: str, cells: int):
     return dataset, chosen, [f"{s.atoms.get_chemical_formula()} {s.group} {s.key}" for s in chosen]
 
 
-SCORED = ("r2", "mae", "recall_maxima", "recall_interstitial_maxima", "recall_saddles", "template_score")
+AVERAGED = ("r2", "mae", "recall_maxima", "recall_interstitial_maxima", "recall_saddles")
+SCORED = AVERAGED + ("template_score",)
 
 
 def _scores(field, reference, topology: dict, metal: bool) -> dict:
@@ -131,7 +132,7 @@ def main() -> None:
     out = RESULTS if crystals else RESULTS.with_name(f"dft_agreement_{args.dataset}_{args.split}.json")
     reference = f"{args.dataset} (QE labels)" + ("" if crystals else f", {args.split} split, {len(samples)} cells spread over it")
     summary = {key: float(np.mean([r[key] for r in rows if r.get(key) is not None]))
-               for key in rows[0] if key.removeprefix("model_") in SCORED and key != "template_score" and key != "model_template_score"}
+               for key in rows[0] if key.removeprefix("model_") in AVERAGED}
     out.write_text(json.dumps({"reference": reference, "other": "GPAW, same settings and grids", "model": args.model,
                                "mean": summary | _template_spearman(rows), "rows": rows}, indent=1))
 
