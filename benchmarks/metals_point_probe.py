@@ -5,7 +5,7 @@ on uniform points of up to 10 val cells per dataset, beside the shipped `metals`
 U-Net, now a point model) on the same points. It decided the design of configs/metals.yaml, not a shipped number.
 
     python benchmarks/metals_point_probe.py benchmarks/results/metals_point_probe.json [--minutes 20 | --steps N]
-        [--cutoff 5] [--radial 8] [--features sad+engine-valence] [--species onehot|none] [--species-rank R [--residual-decay L]]
+        [--cutoff 5] [--radial 8] [--l-max 3] [--features sad+engine-valence] [--species onehot|none] [--species-rank R [--residual-decay L]]
         [--datasets metals metals-900 metals-gpaw] [--seed S] [--contrast W] [--save MODEL.safetensors]
 
 `--species none` gives every atom the same radial functions (the element then enters only through
@@ -37,6 +37,7 @@ p.add_argument("--val-per-dataset", type=int, default=10)
 p.add_argument("--val-points", type=int, default=3000)
 p.add_argument("--cutoff", type=float, default=5.0)
 p.add_argument("--radial", type=int, default=8)
+p.add_argument("--l-max", type=int, default=3)
 p.add_argument("--features", default="sad+engine-valence")
 p.add_argument("--datasets", nargs="+", default=["metals", "metals-900", "metals-gpaw"])
 p.add_argument("--steps", type=int, default=None)
@@ -55,7 +56,7 @@ for d in args.datasets:
     v = list(elfkit.data.open(d, split="val"))
     val[d] = v[:: max(1, len(v) // args.val_per_dataset)][: args.val_per_dataset]
 species = sorted({s for x in train for s in x.atoms.get_chemical_symbols()})
-net = PointELF(cutoff=args.cutoff, radial=args.radial, l_max=3, channels=8, hidden=128, layers=3, prior_floor=0.45,
+net = PointELF(cutoff=args.cutoff, radial=args.radial, l_max=args.l_max, channels=8, hidden=128, layers=3, prior_floor=0.45,
                species=species if args.species == "onehot" else None, features=args.features,
                species_rank=args.species_rank, species_residual=args.residual_decay is not None)
 descriptor = {**net.descriptor, "features": net.features.value}

@@ -475,3 +475,20 @@ def test_species_residual_starts_at_the_shared_functions():
     assert changed[0] > 0 and torch.all(changed[1:] == 0)
     with pytest.raises(ValueError, match="needs species_rank"):
         _random_point_network(environment=0, species=METAL_POINT_SPECIES, species_residual=True)
+
+
+@pytest.mark.parametrize("degree", range(5))
+def test_real_spherical_harmonics_obey_the_addition_theorem(degree):
+    """sum_m Y_lm(u) Y_lm(v) = (2l + 1) P_l(u·v) for every l <= 4: the harmonics of each l span
+    the right space with the stated normalisation, so the power-spectrum invariants are
+    rotation invariants."""
+    from scipy.special import eval_legendre
+
+    from elfkit.models.point import real_spherical_harmonics
+
+    rng = np.random.default_rng(degree)
+    u, v = (torch.from_numpy(x / np.linalg.norm(x, axis=1, keepdims=True)) for x in rng.normal(size=(2, 50, 3)))
+    columns = slice(degree * degree, (degree + 1) ** 2)
+    products = (real_spherical_harmonics(u, 4)[:, columns] * real_spherical_harmonics(v, 4)[:, columns]).sum(dim=1)
+    expected = (2 * degree + 1) * eval_legendre(degree, (u * v).sum(dim=1).numpy())
+    assert np.abs(products.numpy() - expected).max() < 1e-10

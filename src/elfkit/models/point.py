@@ -6,7 +6,7 @@ A probe point r reads every atom (periodic images included) within `cutoff` Å:
 
 with d_j, u_j the distance and direction from r to atom j, B_n spherical Bessel functions of
 order 0 that vanish at the cutoff, f_c a cosine cutoff, Y_lm real spherical harmonics
-(l <= l_max <= 3) and g_l = 1 - exp(-(d / 0.25 Å)²) for l > 0 (so an atom sitting on the
+(l <= l_max <= 4) and g_l = 1 - exp(-(d / 0.25 Å)²) for l > 0 (so an atom sitting on the
 point contributes no direction and the field stays smooth there). With `environment` E > 0 each
 atom enters E + 1 times, weighted by 1 and by its `atom_environment` (smooth counts of its own
 neighbours at bond-like distances), so the point sees whether the atoms around it are bound in a
@@ -148,10 +148,11 @@ def _pair_terms(distance: torch.Tensor, vector: torch.Tensor, cutoff: float, rad
 
 
 def real_spherical_harmonics(unit: torch.Tensor, l_max: int) -> torch.Tensor:
-    """Real spherical harmonics (K, (l_max + 1)²) of unit vectors (K, 3), l <= 3, normalised so
-    that sum_m Y_lm² = 2l + 1 (any orthonormal real basis of each l gives the same invariants)."""
-    if l_max > 3:
-        raise ValueError(f"l_max is at most 3, got {l_max}")
+    """Real spherical harmonics (K, (l_max + 1)²) of unit vectors (K, 3), l <= 4, normalised so
+    that sum_m Y_lm² = 2l + 1 (any orthonormal real basis of each l gives the same invariants).
+    l = 4 is the lowest order a cubic crystal field modulates an atom's shell with."""
+    if l_max > 4:
+        raise ValueError(f"l_max is at most 4, got {l_max}")
     x, y, z = unit.unbind(dim=1)
     columns = [torch.ones_like(x)]
     if l_max >= 1:
@@ -170,7 +171,26 @@ def real_spherical_harmonics(unit: torch.Tensor, l_max: int) -> torch.Tensor:
             b / 2 * z * (x * x - y * y),
             a * x * (x * x - 3 * y * y),
         ]
+    if l_max >= 4:
+        columns += _harmonics_l4(x, y, z)
     return torch.stack(columns, dim=1)
+
+
+def _harmonics_l4(x: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> list[torch.Tensor]:
+    """The nine real l = 4 harmonics, normalised as `real_spherical_harmonics`."""
+    a, b, c, d = 3 * math.sqrt(35) / 2, 3 * math.sqrt(35 / 2) / 2, 3 * math.sqrt(5) / 2, 3 * math.sqrt(5 / 2) / 2
+    zz, xx, yy = z * z, x * x, y * y
+    return [
+        a * x * y * (xx - yy),
+        b * (3 * xx - yy) * y * z,
+        c * x * y * (7 * zz - 1),
+        d * y * z * (7 * zz - 3),
+        3 / 8 * (35 * zz * zz - 30 * zz + 3),
+        d * x * z * (7 * zz - 3),
+        c / 2 * (xx - yy) * (7 * zz - 1),
+        b * (xx - 3 * yy) * x * z,
+        a / 4 * (xx * (xx - 3 * yy) - yy * (3 * xx - yy)),
+    ]
 
 
 def _bessel(distance: torch.Tensor, cutoff: float, count: int) -> torch.Tensor:
