@@ -5,7 +5,7 @@ on uniform points of up to 10 val cells per dataset, beside the shipped `metals`
 U-Net, now a point model) on the same points. It decided the design of configs/metals.yaml, not a shipped number.
 
     python benchmarks/metals_point_probe.py benchmarks/results/metals_point_probe.json [--minutes 20 | --steps N]
-        [--cutoff 5] [--radial 8] [--l-max 3] [--features sad+engine-valence] [--species onehot|none] [--species-rank R [--residual-decay L]]
+        [--cutoff 5] [--radial 8] [--near-radial 0] [--nuclei] [--l-max 3] [--features sad+engine-valence] [--species onehot|none] [--species-rank R [--residual-decay L]]
         [--datasets metals metals-900 metals-gpaw] [--seed S] [--contrast W] [--save MODEL.safetensors]
 
 `--species none` gives every atom the same radial functions (the element then enters only through
@@ -19,6 +19,9 @@ R² per dataset it reports R² per element (mean over the val cells holding it).
 times the L1 error of the pairs' ELF differences to the loss (a GRAD term for points: the local
 contrast that makes maxima deep). `--save` writes the trained net as a model file, so that
 `scripts/missed_maxima.py DATASET --model MODEL.safetensors` measures its maxima recall.
+`--near-radial K` adds K narrow Gaussians at the atoms to the radial functions (`PointELF`
+near_radial); `--nuclei` puts the grid point nearest each atom in every train pool
+(`nucleus_indices`).
 """
 import argparse, json, time
 import numpy as np, torch
@@ -38,6 +41,8 @@ p.add_argument("--val-points", type=int, default=3000)
 p.add_argument("--cutoff", type=float, default=5.0)
 p.add_argument("--radial", type=int, default=8)
 p.add_argument("--l-max", type=int, default=3)
+p.add_argument("--near-radial", type=int, default=0)
+p.add_argument("--nuclei", action="store_true")
 p.add_argument("--features", default="sad+engine-valence")
 p.add_argument("--datasets", nargs="+", default=["metals", "metals-900", "metals-gpaw"])
 p.add_argument("--steps", type=int, default=None)
@@ -56,7 +61,7 @@ for d in args.datasets:
     v = list(elfkit.data.open(d, split="val"))
     val[d] = v[:: max(1, len(v) // args.val_per_dataset)][: args.val_per_dataset]
 species = sorted({s for x in train for s in x.atoms.get_chemical_symbols()})
-net = PointELF(cutoff=args.cutoff, radial=args.radial, l_max=args.l_max, channels=8, hidden=128, layers=3, prior_floor=0.45,
+net = PointELF(cutoff=args.cutoff, radial=args.radial, near_radial=args.near_radial, l_max=args.l_max, channels=8, hidden=128, layers=3, prior_floor=0.45,
                species=species if args.species == "onehot" else None, features=args.features,
                species_rank=args.species_rank, species_residual=args.residual_decay is not None)
 descriptor = {**net.descriptor, "features": net.features.value}
@@ -64,7 +69,7 @@ t0 = time.perf_counter()
 if args.contrast:
     pools = [pool_at(descriptor, s, paired_pool_indices(s.elf, args.pool, 0.5, np.random.default_rng([0, n]))) for n, s in enumerate(train)]
 else:
-    pools = [build_pool(descriptor, s, args.pool, 0.5, [0, n]) for n, s in enumerate(train)]
+    pools = [build_pool(descriptor, s, args.pool, 0.5, [0, n], nuclei=args.nuclei) for n, s in enumerate(train)]
 vpools = {d: [build_pool(descriptor, s, args.val_points, 0.0, [1, n]) for n, s in enumerate(v)] for d, v in val.items()}
 print(f"pools {time.perf_counter() - t0:.0f} s, {len(train)} train grids, species {species}", flush=True)
 

@@ -4,6 +4,8 @@ invariances (atom order, wrapping, grid translations, space group), supercells, 
 and the model file format; then what is particular to the U-Net (tiles, grids) and to the
 point model (rotations, off-grid points)."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -44,9 +46,10 @@ def _random_species_point_network():
 
 
 def _random_shared_species_point_network():
-    """The metal point model with species sharing rank-2 radial functions (`species_rank`)."""
+    """The metal point model with species sharing rank-2 radial functions (`species_rank`),
+    two of them near-atom Gaussians (`near_radial`)."""
     return _random_point_network(environment=0, species=METAL_POINT_SPECIES, features="sad+engine-valence", prior_floor=0.45,
-                                 species_rank=2)
+                                 species_rank=2, near_radial=2)
 
 
 def _random_pseudo_atom_point_network():
@@ -453,7 +456,7 @@ def test_species_rank_shares_radial_functions_between_species():
     """With species_rank R, every species' radial mixing is a combination of R shared ones: the
     species x (l, channel, radial) matrix has rank R, below the species count."""
     net = _random_shared_species_point_network()
-    mixing = net.radial_mixing().view(net.l_max + 1, -1, len(METAL_POINT_SPECIES), net.radial)
+    mixing = net.radial_mixing().view(net.l_max + 1, -1, len(METAL_POINT_SPECIES), net.radial + net.near_radial)
     per_species = mixing.permute(2, 0, 1, 3).reshape(len(METAL_POINT_SPECIES), -1)
     assert torch.linalg.matrix_rank(per_species) == 2 < len(METAL_POINT_SPECIES)
     assert "mixing" not in dict(net.named_parameters())
@@ -492,3 +495,17 @@ def test_real_spherical_harmonics_obey_the_addition_theorem(degree):
     products = (real_spherical_harmonics(u, 4)[:, columns] * real_spherical_harmonics(v, 4)[:, columns]).sum(dim=1)
     expected = (2 * degree + 1) * eval_legendre(degree, (u * v).sum(dim=1).numpy())
     assert np.abs(products.numpy() - expected).max() < 1e-10
+
+
+def test_near_atom_radial_functions_are_gaussians_of_doubling_width():
+    """The `near_radial` functions follow the Bessel ones: exp(-(d / w_k)²) with w_k = 0.08 Å 2^k
+    (times the cutoff function), 1 at the atom and 1/e at d = w_k."""
+    from elfkit.models.point import _pair_terms
+
+    widths = torch.tensor([0.08, 0.16, 0.32], dtype=torch.float64)
+    distance = torch.cat([torch.zeros(1, dtype=torch.float64), widths])
+    radial, _ = _pair_terms(distance, torch.ones(4, 3, dtype=torch.float64), 5.0, 6, 2, near_radial=3)
+    cutoff = 0.5 * (torch.cos(math.pi * distance / 5.0) + 1)
+    assert radial.shape == (4, 9)
+    assert torch.allclose(radial[0, 6:], torch.ones(3, dtype=torch.float64))
+    assert torch.allclose(torch.diagonal(radial[1:, 6:]), math.exp(-1) * cutoff[1:])

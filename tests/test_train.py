@@ -79,7 +79,8 @@ def test_configs_are_validated_with_the_file_named(tmp_path, config_file):
     assert load_config("configs/hydrogen.yaml").name == "hydrogen"
     bad = tmp_path / "bad.yaml"
     for text, problem in (("name: x\nsteps: 0\n", "steps"), ("name: x\nsteps: 5\nlearning_rat: 1\n", "learning_rat"),
-                          ("[1, 2]", "top level"), ("name: [\n", "YAML")):
+                          ("[1, 2]", "top level"), ("name: [\n", "YAML"),
+                          ("name: x\nsteps: 5\narchitecture: point\npoints: {nuclei: true}\n", "points.nuclei")):
         bad.write_text(text)
         with pytest.raises(ConfigError, match=f"bad.yaml.*{problem}"):
             load_config(bad)
@@ -350,3 +351,20 @@ def test_species_residual_decay_pulls_the_free_functions_and_needs_them(data_roo
         TrainConfig.model_validate({**config.model_dump(), "model": {**model, "species_residual": False}})
     with pytest.raises(ValueError, match="losses.vox"):
         TrainConfig.model_validate({**config.model_dump(), "losses": {"vox": False, "hist": True, "grad": False}})
+
+
+def test_nucleus_pools_hold_the_grid_point_at_each_atom():
+    """The grid point nearest each atom (grid point (i, j, k) at fractional (i/N1, j/N2, k/N3))
+    is in the pool, the pool keeps its size and has no repeats; without atoms the draw is the
+    plain one."""
+    from elfkit.train.points import nucleus_indices, pool_indices
+
+    atoms = Atoms("Pb2", scaled_positions=[[0, 0, 0], [0.5, 0.26, 0.74]], cell=np.diag([4.0, 5.0, 6.0]), pbc=True)
+    shape = (8, 10, 12)
+    nuclei = nucleus_indices(atoms, shape)
+    assert sorted(nuclei.tolist()) == [0, np.ravel_multi_index((4, 3, 9), shape)]
+    elf = np.random.default_rng(0).random(shape)
+    pool = pool_indices(elf, 50, 0.5, np.random.default_rng(1), nuclei)
+    assert len(pool) == len(set(pool.tolist())) == 50 and set(nuclei.tolist()) <= set(pool.tolist())
+    plain = pool_indices(elf, 50, 0.5, np.random.default_rng(1))
+    assert np.array_equal(plain, pool_indices(elf, 50, 0.5, np.random.default_rng(1), None))

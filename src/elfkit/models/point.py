@@ -7,7 +7,10 @@ A probe point r reads every atom (periodic images included) within `cutoff` Å:
 with d_j, u_j the distance and direction from r to atom j, B_n spherical Bessel functions of
 order 0 that vanish at the cutoff, f_c a cosine cutoff, Y_lm real spherical harmonics
 (l <= l_max <= 4) and g_l = 1 - exp(-(d / 0.25 Å)²) for l > 0 (so an atom sitting on the
-point contributes no direction and the field stays smooth there). With `environment` E > 0 each
+point contributes no direction and the field stays smooth there). With `near_radial` K > 0 the
+B_n are followed by K Gaussians exp(-(d / w_k)²), w_k = 0.08 Å 2^k: the Bessel functions, about
+0.3 Å apart in resolution, cannot draw the engines' narrowest features at an atom (a
+pseudo-density's one-grid-point spike at the nucleus, semicore shells). With `environment` E > 0 each
 atom enters E + 1 times, weighted by 1 and by its `atom_environment` (smooth counts of its own
 neighbours at bond-like distances), so the point sees whether the atoms around it are bound in a
 molecule, stretched or alone, which angles alone resolve only coarsely. With `species` (a list of
@@ -50,6 +53,8 @@ from elfkit.models.prior import check_prior_floor, prior_logit
 from elfkit.features import GE_ELF_CHANNEL, FeatureSet, point_input_channels
 
 NEAR_FIELD_ANGSTROM = 0.25
+NEAR_ATOM_WIDTH_ANGSTROM = 0.08
+"""Width of the narrowest near-atom radial function; the k-th has 2^k times it (`near_radial`)."""
 LEARNED_RADIAL = 8
 """Radial functions of the learned environment's atom-atom and near point-atom terms."""
 LEARNED_L_MAX = 2
@@ -112,9 +117,10 @@ def neighbour_basis(
     pairs=None,
     environment: int = 0,
     atom_weights: np.ndarray | None = None,
+    near_radial: int = 0,
 ) -> torch.Tensor:
-    """A (P, radial W, (l_max + 1)²) float32 at Cartesian `points` (P, 3) in Å (module
-    docstring), W the columns of the atom weights: `atom_weights` (N, W; e.g. `present_weights`)
+    """A (P, (radial + near_radial) W, (l_max + 1)²) float32 at Cartesian `points` (P, 3) in Å
+    (module docstring; `near_radial` Gaussians at the atoms, `_pair_terms`), W the columns of the atom weights: `atom_weights` (N, W; e.g. `present_weights`)
     or else `atom_environment(atoms, environment)`; `pairs`: the points'
     `elfkit.geometry.Neighbours` out to at least `cutoff` (found when omitted)."""
     from elfkit.geometry import point_neighbours
@@ -123,11 +129,11 @@ def neighbour_basis(
     pairs = point_neighbours(atoms, points, cutoff) if pairs is None else pairs.within(cutoff)
     weights = atom_environment(atoms, environment) if atom_weights is None else atom_weights
     distance = torch.from_numpy(pairs.distance).float()
-    radial_terms, angular = _pair_terms(distance, torch.from_numpy(pairs.vector).float(), cutoff, radial, l_max)
+    radial_terms, angular = _pair_terms(distance, torch.from_numpy(pairs.vector).float(), cutoff, radial, l_max, near_radial)
     if weights.shape[1] > 1:
         pair_weights = torch.from_numpy(weights[pairs.atom]).float()
         radial_terms = (pair_weights[:, :, None] * radial_terms[:, None, :]).flatten(1)
-        radial = radial_terms.shape[1]
+    radial = radial_terms.shape[1]
     counts = np.bincount(pairs.point, minlength=len(points))
     slot = torch.from_numpy(np.arange(len(pairs.point)) - np.repeat(np.cumsum(counts) - counts, counts))
     point = torch.from_numpy(pairs.point)
@@ -139,12 +145,16 @@ def neighbour_basis(
     return torch.bmm(padded_radial.transpose(1, 2), padded_angular)
 
 
-def _pair_terms(distance: torch.Tensor, vector: torch.Tensor, cutoff: float, radial: int, l_max: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Radial terms B_n(d) f_c(d) (K, radial) and angular terms g_l(d) Y_lm(u) (K, (l_max + 1)²)
-    of pairs at `distance` (K,) Å along `vector` (K, 3) (module docstring)."""
+def _pair_terms(distance: torch.Tensor, vector: torch.Tensor, cutoff: float, radial: int, l_max: int,
+                near_radial: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Radial terms (K, radial + near_radial): B_n(d) f_c(d), then the near-atom Gaussians
+    exp(-(d / w_k)²) f_c(d) of widths w_k = 0.08 Å 2^k, and angular terms g_l(d) Y_lm(u)
+    (K, (l_max + 1)²) of pairs at `distance` (K,) Å along `vector` (K, 3) (module docstring)."""
     angular = real_spherical_harmonics(vector / distance.clamp(min=1e-9)[:, None], l_max)
     angular[:, 1:] *= (1 - torch.exp(-((distance / NEAR_FIELD_ANGSTROM) ** 2)))[:, None]
-    return _bessel(distance, cutoff, radial) * _cosine_cutoff(distance, cutoff)[:, None], angular
+    widths = NEAR_ATOM_WIDTH_ANGSTROM * 2.0 ** torch.arange(near_radial, dtype=distance.dtype)
+    radial_terms = torch.cat([_bessel(distance, cutoff, radial), torch.exp(-((distance[:, None] / widths) ** 2))], dim=1)
+    return radial_terms * _cosine_cutoff(distance, cutoff)[:, None], angular
 
 
 def real_spherical_harmonics(unit: torch.Tensor, l_max: int) -> torch.Tensor:
@@ -342,6 +352,7 @@ class PointELF(nn.Module):
         rounds: int = 1,
         species_rank: int = 0,
         species_residual: bool = False,
+        near_radial: int = 0,
     ):
         super().__init__()
         check_prior_floor(prior_floor)
@@ -367,17 +378,20 @@ class PointELF(nn.Module):
             self.config["species_rank"] = species_rank
         if species_residual:
             self.config["species_residual"] = True
+        if near_radial:
+            self.config["near_radial"] = near_radial
         if FeatureSet(features) != FeatureSet.SAD:
             self.config["features"] = FeatureSet(features).value
         if atom_features:
             self.config |= {"atom_features": atom_features, "atom_cutoff": atom_cutoff, "near_cutoff": near_cutoff, "rounds": rounds}
         self.cutoff, self.radial, self.l_max, self.prior_floor = cutoff, radial, l_max, prior_floor
+        self.near_radial, functions = near_radial, radial + near_radial
         self.environment, self.species, self.features = environment, list(species or []), FeatureSet(features)
         self.input_channels = point_input_channels(features)
-        basis_radial = radial * (len(species) if species else 1 + environment)
+        basis_radial = functions * (len(species) if species else 1 + environment)
         self.species_rank = species_rank
         if species_rank:
-            self.shared_mixing = nn.Parameter(torch.randn(l_max + 1, channels, species_rank, radial) / math.sqrt(basis_radial))
+            self.shared_mixing = nn.Parameter(torch.randn(l_max + 1, channels, species_rank, functions) / math.sqrt(basis_radial))
             self.species_embedding = nn.Parameter(torch.randn(len(species), species_rank) / math.sqrt(species_rank))
         if species_residual:
             self.mixing = nn.Parameter(torch.zeros(l_max + 1, channels, basis_radial))
@@ -421,7 +435,8 @@ class PointELF(nn.Module):
 
     def _radial_index(self, columns: torch.Tensor) -> torch.Tensor:
         """Indices into the basis' radial axis (weight-major, radial-minor) of atom-weight `columns`."""
-        return (torch.as_tensor(columns)[:, None] * self.radial + torch.arange(self.radial)).flatten()
+        functions = self.radial + self.near_radial
+        return (torch.as_tensor(columns)[:, None] * functions + torch.arange(functions)).flatten()
 
     def prior(self, ge_elf: torch.Tensor) -> torch.Tensor:
         """The prior logit of the gradient-expansion ELF, squashed into [floor, 1 - floor]."""
@@ -429,11 +444,11 @@ class PointELF(nn.Module):
 
     @property
     def descriptor(self) -> dict:
-        """What this network's basis depends on (cutoff in Å, radial, l_max, the atom weights'
+        """What this network's basis depends on (cutoff in Å, radial, near_radial, l_max, the atom weights'
         environment and species: `present_weights`; and the `NearPairs` cutoffs in Å of a
         learned environment, else None)."""
         near = {"near_cutoff": self.learned.near_cutoff, "atom_cutoff": self.learned.atom_cutoff} if self.learned else None
-        return {"cutoff": self.cutoff, "radial": self.radial, "l_max": self.l_max, "environment": self.environment,
+        return {"cutoff": self.cutoff, "radial": self.radial, "near_radial": self.near_radial, "l_max": self.l_max, "environment": self.environment,
                 "species": self.species or None, "near": near}
 
     def forward(self, basis: torch.Tensor, density: torch.Tensor, columns: torch.Tensor | None = None,
@@ -475,7 +490,8 @@ class PointELF(nn.Module):
         for start in range(0, len(points), batch):
             chunk = points[start : start + batch]
             pairs = images.neighbours(chunk)
-            basis = neighbour_basis(atoms, chunk, self.cutoff, self.radial, self.l_max, pairs, atom_weights=weights)
+            basis = neighbour_basis(atoms, chunk, self.cutoff, self.radial, self.l_max, pairs, atom_weights=weights,
+                                    near_radial=self.near_radial)
             density = torch.from_numpy(point_inputs(atoms, chunk, self.features, engine, pairs).T.copy())
             learned = None
             if self.learned:

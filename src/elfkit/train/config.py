@@ -40,11 +40,14 @@ class PointSampling(BaseModel):
     """Probe points of the point model: a fixed pool per training grid, half drawn uniformly over
     the grid points (the interstitial) and `weighted_fraction` with probability proportional to
     the DFT ELF squared (the bonds and lone pairs); each step reads `batch_points` from
-    `batch_samples` grids. Validation reads `validation_points` uniform points per grid."""
+    `batch_samples` grids. Validation reads `validation_points` uniform points per grid. With
+    `nuclei` every train pool also holds the grid point nearest each atom
+    (`elfkit.train.points.nucleus_indices`)."""
 
     model_config = ConfigDict(extra="forbid")
     pool_points: int = Field(6000, gt=0)
     weighted_fraction: float = Field(0.5, ge=0, le=1)
+    nuclei: bool = False
     batch_points: int = Field(4096, gt=0)
     batch_samples: int = Field(8, gt=0)
     validation_points: int = Field(20000, gt=0)
@@ -87,6 +90,8 @@ class TrainConfig(BaseModel):
             raise ValueError("species_residual_decay penalises free per-species functions: set model.species_residual: true")
         if self.species_residual_decay and not self.losses.vox:
             raise ValueError("species_residual_decay is relative to the VOX term: set losses.vox: true")
+        if self.points.nuclei and self.losses.grad and self.architecture == Architecture.POINT:
+            raise ValueError("points.nuclei adds single grid points, and losses.grad draws pools as pairs: set one of them false")
         return self
 
 

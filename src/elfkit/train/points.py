@@ -45,15 +45,30 @@ class PointPool:
     near: NearPairs | None = None
 
 
-def pool_indices(elf: np.ndarray, count: int, weighted_fraction: float, rng: np.random.Generator) -> np.ndarray:
-    """Flat grid indices of a pool: `count` points, `weighted_fraction` of them drawn with
-    probability proportional to ELF², the rest uniformly (all distinct)."""
+def pool_indices(elf: np.ndarray, count: int, weighted_fraction: float, rng: np.random.Generator,
+                 required: np.ndarray | None = None) -> np.ndarray:
+    """Flat grid indices of a pool: `count` points, the `required` ones first, then
+    `weighted_fraction` of the count drawn with probability proportional to ELF², the rest
+    uniformly (all distinct)."""
     flat = np.asarray(elf, dtype=float).ravel()
     count = min(count, flat.size)
-    weighted = int(round(weighted_fraction * count))
-    chosen = rng.choice(flat.size, weighted, replace=False, p=flat**2 / (flat**2).sum()) if weighted else np.empty(0, int)
+    required = np.unique(required)[:count] if required is not None else np.empty(0, int)
+    weighted = min(int(round(weighted_fraction * count)), count - len(required))
+    weights = flat**2
+    weights[required] = 0.0
+    chosen = rng.choice(flat.size, weighted, replace=False, p=weights / weights.sum()) if weighted else np.empty(0, int)
+    chosen = np.concatenate([required, chosen]).astype(int)
     rest = np.setdiff1d(np.arange(flat.size), chosen)
-    return np.concatenate([chosen, rng.choice(rest, count - weighted, replace=False)])
+    return np.concatenate([chosen, rng.choice(rest, count - len(chosen), replace=False)])
+
+
+def nucleus_indices(atoms, shape: tuple[int, int, int]) -> np.ndarray:
+    """Flat indices of the grid points (i, j, k at fractional i/N1, j/N2, k/N3) nearest each
+    atom: where the engines' ELF has its narrowest features (a pseudo-density's spike at the
+    nucleus, semicore shells), which uniform or ELF²-weighted draws seldom hit."""
+    shape = np.asarray(shape)
+    nearest = np.round(atoms.get_scaled_positions(wrap=True) * shape).astype(int) % shape
+    return np.unique(np.ravel_multi_index(tuple(nearest.T), tuple(shape)))
 
 
 def _report(pool: PointPool, done: int, total: int, on_progress) -> PointPool:
@@ -76,13 +91,18 @@ def paired_pool_indices(elf: np.ndarray, count: int, weighted_fraction: float, r
     return np.concatenate([first, second])
 
 
-def build_pool(descriptor: dict, sample, count: int, weighted_fraction: float, seed: list[int], paired: bool = False) -> PointPool:
+def build_pool(descriptor: dict, sample, count: int, weighted_fraction: float, seed: list[int], paired: bool = False,
+               nuclei: bool = False) -> PointPool:
     """The pool of `count` probe points of a dataset sample, drawn by a generator of `seed`
-    (`paired`: as pairs of nearby points, `paired_pool_indices`), for a point model of
+    (`paired`: as pairs of nearby points, `paired_pool_indices`; `nuclei`: the grid point
+    nearest each atom always among them, `nucleus_indices`), for a point model of
     `descriptor` (`PointELF.descriptor`, and its `features`; engine-valence channels of the
     engine that labelled the sample); picklable, so worker processes build pools in parallel."""
-    draw = paired_pool_indices if paired else pool_indices
-    return pool_at(descriptor, sample, draw(sample.elf, count, weighted_fraction, np.random.default_rng(seed)))
+    rng = np.random.default_rng(seed)
+    if paired:
+        return pool_at(descriptor, sample, paired_pool_indices(sample.elf, count, weighted_fraction, rng))
+    required = nucleus_indices(sample.atoms, sample.elf.shape) if nuclei else None
+    return pool_at(descriptor, sample, pool_indices(sample.elf, count, weighted_fraction, rng, required))
 
 
 def pool_at(descriptor: dict, sample, index: np.ndarray) -> PointPool:
@@ -101,7 +121,7 @@ def pool_at(descriptor: dict, sample, index: np.ndarray) -> PointPool:
     near = descriptor.get("near")
     return PointPool(
         basis=neighbour_basis(sample.atoms, points, descriptor["cutoff"], descriptor["radial"], descriptor["l_max"], pairs,
-                              atom_weights=weights),
+                              atom_weights=weights, near_radial=descriptor.get("near_radial", 0)),
         columns=torch.from_numpy(columns),
         density=torch.from_numpy(point_inputs(sample.atoms, points, features, engine, pairs).T.copy()),
         elf=torch.from_numpy(np.asarray(sample.elf, dtype=np.float32).ravel()[index]),
@@ -153,7 +173,7 @@ class PointTrainer(Trainer):
                 self.train_pools, self.val_pools = saved["train"], saved["val"]
                 return
         points = self.config.points
-        self.train_pools = self._pools("train", points.pool_points, points.weighted_fraction, on_progress, self.paired)
+        self.train_pools = self._pools("train", points.pool_points, points.weighted_fraction, on_progress, self.paired, points.nuclei)
         self.val_pools = self._pools("val", points.validation_points, 0.0, on_progress)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         from elfkit.io._files import atomic_output
@@ -167,7 +187,8 @@ class PointTrainer(Trainer):
         """Whether training pools are pairs of nearby points (`paired_pool_indices`): for GRAD."""
         return self.config.losses.grad
 
-    def _pools(self, split: str, count: int, weighted_fraction: float, on_progress, paired: bool = False) -> list[PointPool]:
+    def _pools(self, split: str, count: int, weighted_fraction: float, on_progress, paired: bool = False,
+               nuclei: bool = False) -> list[PointPool]:
         import elfkit.data
 
         from elfkit.train.loader import spread_subset, stratum_of
@@ -175,7 +196,7 @@ class PointTrainer(Trainer):
         samples = [s for name in self.config.datasets for s in elfkit.data.open(name, split=split)]
         if split == "val":
             samples = spread_subset(samples, self.config.validation_samples, stratum_of)
-        jobs = [(sample, count, weighted_fraction, [self.config.seed, 7, number, len(samples)], paired)
+        jobs = [(sample, count, weighted_fraction, [self.config.seed, 7, number, len(samples)], paired, nuclei)
                 for number, sample in enumerate(samples)]
         if self.config.threads == 1:
             return [_report(build_pool(self.descriptor, *job), done, len(jobs), on_progress) for done, job in enumerate(jobs, 1)]
