@@ -20,15 +20,13 @@ import numpy as np
 
 def nucleus_values(sample, model: str) -> list[tuple[str, float, float]]:
     """(element, label, prediction) at every atom of `sample` that sits on a grid point."""
+    from elfkit.grid import nearest_grid_points
     from elfkit.predict import predict
 
     predicted = predict(sample.atoms, sample.elf.shape, model).values
-    shape = np.array(sample.elf.shape)
-    steps = sample.atoms.get_scaled_positions(wrap=True) * shape
-    on_grid = np.abs(steps - np.round(steps)).max(axis=1) <= 0.05
-    index = np.round(steps).astype(int) % shape
+    index, offset = nearest_grid_points(sample.atoms, sample.elf.shape)
     return [(symbol, float(sample.elf[tuple(i)]), float(predicted[tuple(i)]))
-            for symbol, i, keep in zip(sample.atoms.get_chemical_symbols(), index, on_grid) if keep]
+            for symbol, i, off in zip(sample.atoms.get_chemical_symbols(), index, offset) if off <= 0.05]
 
 
 def main() -> None:

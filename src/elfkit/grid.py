@@ -48,6 +48,15 @@ def check_grid_shape(shape) -> tuple[int, int, int]:
     return shape
 
 
+def nearest_grid_points(atoms, shape) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 3) int indices (i, j, k) of the grid point of `shape` nearest each atom (GRID_CONVENTION;
+    periodic), and (N,) how far each atom sits from it, the largest of its three fractional
+    offsets in grid steps (0 for an atom on a grid point, at most 0.5)."""
+    steps = atoms.get_scaled_positions(wrap=True) * np.asarray(shape)
+    nearest = np.round(steps)
+    return nearest.astype(int) % np.asarray(shape), np.abs(steps - nearest).max(axis=1)
+
+
 @dataclass(frozen=True, eq=False)
 class Grid:
     """A periodic grid of `shape` points on a cell (rows are lattice vectors, Å)."""

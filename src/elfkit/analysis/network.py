@@ -22,6 +22,7 @@ import numpy as np
 from scipy import ndimage
 
 from elfkit.field import Field
+from elfkit.grid import nearest_grid_points
 
 TOLERANCE = 0.001
 _FACES = ndimage.generate_binary_structure(3, 1)
@@ -77,8 +78,7 @@ def nucleus_points(field: Field, species: str | None = "H") -> tuple[np.ndarray,
     """Atom indices of `species` and the grid points nearest to their nuclei."""
     symbols = np.array(field.atoms.get_chemical_symbols())
     chosen = np.nonzero(symbols == species)[0] if species else np.arange(len(symbols))
-    shape = np.array(field.values.shape)
-    index = np.round(field.atoms.get_scaled_positions(wrap=True)[chosen] * shape).astype(int) % shape
+    index = nearest_grid_points(field.atoms, field.values.shape)[0][chosen]
     return chosen, tuple(index.T)
 
 

@@ -66,9 +66,9 @@ def nucleus_indices(atoms, shape: tuple[int, int, int]) -> np.ndarray:
     """Flat indices of the grid points (i, j, k at fractional i/N1, j/N2, k/N3) nearest each
     atom: where the engines' ELF has its narrowest features (a pseudo-density's spike at the
     nucleus, semicore shells), which uniform or ELF²-weighted draws seldom hit."""
-    shape = np.asarray(shape)
-    nearest = np.round(atoms.get_scaled_positions(wrap=True) * shape).astype(int) % shape
-    return np.unique(np.ravel_multi_index(tuple(nearest.T), tuple(shape)))
+    from elfkit.grid import nearest_grid_points
+
+    return np.unique(np.ravel_multi_index(tuple(nearest_grid_points(atoms, shape)[0].T), tuple(shape)))
 
 
 def _report(pool: PointPool, done: int, total: int, on_progress) -> PointPool:
