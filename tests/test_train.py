@@ -80,7 +80,9 @@ def test_configs_are_validated_with_the_file_named(tmp_path, config_file):
     bad = tmp_path / "bad.yaml"
     for text, problem in (("name: x\nsteps: 0\n", "steps"), ("name: x\nsteps: 5\nlearning_rat: 1\n", "learning_rat"),
                           ("[1, 2]", "top level"), ("name: [\n", "YAML"),
-                          ("name: x\nsteps: 5\narchitecture: point\npoints: {nuclei: true}\n", "points.nuclei")):
+                          ("name: x\nsteps: 5\narchitecture: point\npoints: {nuclei: true}\n", "points.nuclei"),
+                          ("name: x\nsteps: 5\narchitecture: point\npoints: {critical: 0.2}\n", "points.critical"),
+                          ("name: x\nsteps: 5\npoints: {critical: 1.5}\n", "critical")):
         bad.write_text(text)
         with pytest.raises(ConfigError, match=f"bad.yaml.*{problem}"):
             load_config(bad)
@@ -368,3 +370,28 @@ def test_nucleus_pools_hold_the_grid_point_at_each_atom():
     assert len(pool) == len(set(pool.tolist())) == 50 and set(nuclei.tolist()) <= set(pool.tolist())
     plain = pool_indices(elf, 50, 0.5, np.random.default_rng(1))
     assert np.array_equal(plain, pool_indices(elf, 50, 0.5, np.random.default_rng(1), None))
+
+
+def test_critical_pools_hold_the_maxima_and_saddles_with_their_neighbours():
+    """Two periodic bumps on a 20³ grid: both maxima (grid points (5, 5, 5) and (15, 15, 15))
+    and their six face neighbours come first, then saddles; a bump shallower than
+    CRITICAL_PERSISTENCE is left out, and the limit holds."""
+    from elfkit.train.points import CRITICAL_PERSISTENCE, critical_indices, pool_indices
+
+    shape = (20, 20, 20)
+    index = np.indices(shape).reshape(3, -1).T
+
+    def bump(centre, height, width):
+        offset = (index - centre + 10) % 20 - 10
+        return height * np.exp(-(offset**2).sum(axis=1) / width**2).reshape(shape)
+
+    elf = 0.2 + bump((5, 5, 5), 0.6, 3.0) + bump((15, 15, 15), 0.4, 3.0) + bump((5, 15, 10), CRITICAL_PERSISTENCE / 2, 1.0)
+    chosen = critical_indices(elf, 100, np.random.default_rng(0))
+    stars = [np.ravel_multi_index(tuple(((np.array(c) + s) % 20)), shape)
+             for c in ((5, 5, 5), (15, 15, 15)) for s in [(0, 0, 0), (1, 0, 0), (-1, 0, 0), (0, 1, 0), (0, -1, 0), (0, 0, 1), (0, 0, -1)]]
+    assert set(chosen[:14].tolist()) == set(stars)
+    assert len(chosen) > 14 and len(chosen) == len(set(chosen.tolist()))
+    assert np.ravel_multi_index((5, 15, 10), shape) not in chosen.tolist()
+    assert len(critical_indices(elf, 10, np.random.default_rng(0))) == 10
+    pool = pool_indices(elf, 60, 0.5, np.random.default_rng(1), chosen[:14])
+    assert set(stars) <= set(pool.tolist()) and len(set(pool.tolist())) == 60

@@ -42,12 +42,15 @@ class PointSampling(BaseModel):
     the DFT ELF squared (the bonds and lone pairs); each step reads `batch_points` from
     `batch_samples` grids. Validation reads `validation_points` uniform points per grid. With
     `nuclei` every train pool also holds the grid point nearest each atom
-    (`elfkit.train.points.nucleus_indices`)."""
+    (`elfkit.train.points.nucleus_indices`); with `critical` up to that fraction of it holds the
+    DFT ELF's maxima and saddles and their face neighbours (`elfkit.train.points.critical_indices`),
+    in place of ELF²-weighted draws."""
 
     model_config = ConfigDict(extra="forbid")
     pool_points: int = Field(6000, gt=0)
     weighted_fraction: float = Field(0.5, ge=0, le=1)
     nuclei: bool = False
+    critical: float = Field(0.0, ge=0, le=1)
     batch_points: int = Field(4096, gt=0)
     batch_samples: int = Field(8, gt=0)
     validation_points: int = Field(20000, gt=0)
@@ -90,8 +93,9 @@ class TrainConfig(BaseModel):
             raise ValueError("species_residual_decay penalises free per-species functions: set model.species_residual: true")
         if self.species_residual_decay and not self.losses.vox:
             raise ValueError("species_residual_decay is relative to the VOX term: set losses.vox: true")
-        if self.points.nuclei and self.losses.grad and self.architecture == Architecture.POINT:
-            raise ValueError("points.nuclei adds single grid points, and losses.grad draws pools as pairs: set one of them false")
+        if (self.points.nuclei or self.points.critical) and self.losses.grad and self.architecture == Architecture.POINT:
+            raise ValueError("points.nuclei and points.critical add single grid points, and losses.grad draws pools as pairs: "
+                             "set one of them off")
         return self
 
 

@@ -71,6 +71,35 @@ def nucleus_indices(atoms, shape: tuple[int, int, int]) -> np.ndarray:
     return np.unique(np.ravel_multi_index(tuple(nearest_grid_points(atoms, shape)[0].T), tuple(shape)))
 
 
+CRITICAL_PERSISTENCE = 0.01
+"""Smallest persistence (ELF units) of a DFT maximum or saddle that `critical_indices` keeps:
+half of the 0.02 at which `elfkit evaluate` counts maxima, so the shallow ones it misses are in."""
+
+
+def critical_indices(elf: np.ndarray, limit: int, rng: np.random.Generator) -> np.ndarray:
+    """Flat indices of the grid points (i, j, k at fractional i/N1, j/N2, k/N3) of the ELF's
+    maxima and saddles of persistence at least `CRITICAL_PERSISTENCE`
+    (`elfkit.analysis.critical.persistence_pairs`) and of their six face neighbours (periodic):
+    the values whose differences make a maximum's persistence, which uniform or ELF²-weighted
+    draws seldom hit. At most `limit`: the maxima first, then the saddles, each in random order."""
+    from elfkit.analysis.critical import persistence_pairs
+
+    pairs = persistence_pairs(elf)
+    shape = np.array(elf.shape)
+    kept = pairs.persistence >= CRITICAL_PERSISTENCE
+    vertices = [rng.permutation(pairs.vertices[kept & (pairs.index == index)]) for index in (3, 2)]
+    steps = np.vstack([np.zeros(3, int), np.eye(3, dtype=int), -np.eye(3, dtype=int)])
+    stars = (np.concatenate(vertices)[:, None, :] + steps[None]) % shape
+    flat = np.ravel_multi_index(tuple(stars.reshape(-1, 3).T), tuple(shape))
+    return ordered_unique(flat)[:limit]
+
+
+def ordered_unique(values: np.ndarray) -> np.ndarray:
+    """The distinct values in order of first appearance."""
+    _, first = np.unique(values, return_index=True)
+    return values[np.sort(first)]
+
+
 def _report(pool: PointPool, done: int, total: int, on_progress) -> PointPool:
     if on_progress:
         on_progress(done, total)
@@ -92,16 +121,20 @@ def paired_pool_indices(elf: np.ndarray, count: int, weighted_fraction: float, r
 
 
 def build_pool(descriptor: dict, sample, count: int, weighted_fraction: float, seed: list[int], paired: bool = False,
-               nuclei: bool = False) -> PointPool:
+               nuclei: bool = False, critical: float = 0.0) -> PointPool:
     """The pool of `count` probe points of a dataset sample, drawn by a generator of `seed`
     (`paired`: as pairs of nearby points, `paired_pool_indices`; `nuclei`: the grid point
-    nearest each atom always among them, `nucleus_indices`), for a point model of
+    nearest each atom always among them, `nucleus_indices`; `critical`: up to that fraction of
+    the count from the DFT ELF's maxima and saddles, `critical_indices`), for a point model of
     `descriptor` (`PointELF.descriptor`, and its `features`; engine-valence channels of the
     engine that labelled the sample); picklable, so worker processes build pools in parallel."""
     rng = np.random.default_rng(seed)
     if paired:
         return pool_at(descriptor, sample, paired_pool_indices(sample.elf, count, weighted_fraction, rng))
-    required = nucleus_indices(sample.atoms, sample.elf.shape) if nuclei else None
+    required = [nucleus_indices(sample.atoms, sample.elf.shape)] if nuclei else []
+    if critical:
+        required.append(critical_indices(sample.elf, int(critical * count), rng))
+    required = np.concatenate(required) if required else None
     return pool_at(descriptor, sample, pool_indices(sample.elf, count, weighted_fraction, rng, required))
 
 
@@ -173,7 +206,8 @@ class PointTrainer(Trainer):
                 self.train_pools, self.val_pools = saved["train"], saved["val"]
                 return
         points = self.config.points
-        self.train_pools = self._pools("train", points.pool_points, points.weighted_fraction, on_progress, self.paired, points.nuclei)
+        self.train_pools = self._pools("train", points.pool_points, points.weighted_fraction, on_progress, self.paired, points.nuclei,
+                                       points.critical)
         self.val_pools = self._pools("val", points.validation_points, 0.0, on_progress)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         from elfkit.io._files import atomic_output
@@ -188,7 +222,7 @@ class PointTrainer(Trainer):
         return self.config.losses.grad
 
     def _pools(self, split: str, count: int, weighted_fraction: float, on_progress, paired: bool = False,
-               nuclei: bool = False) -> list[PointPool]:
+               nuclei: bool = False, critical: float = 0.0) -> list[PointPool]:
         import elfkit.data
 
         from elfkit.train.loader import spread_subset, stratum_of
@@ -196,7 +230,7 @@ class PointTrainer(Trainer):
         samples = [s for name in self.config.datasets for s in elfkit.data.open(name, split=split)]
         if split == "val":
             samples = spread_subset(samples, self.config.validation_samples, stratum_of)
-        jobs = [(sample, count, weighted_fraction, [self.config.seed, 7, number, len(samples)], paired, nuclei)
+        jobs = [(sample, count, weighted_fraction, [self.config.seed, 7, number, len(samples)], paired, nuclei, critical)
                 for number, sample in enumerate(samples)]
         if self.config.threads == 1:
             return [_report(build_pool(self.descriptor, *job), done, len(jobs), on_progress) for done, job in enumerate(jobs, 1)]
