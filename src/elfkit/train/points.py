@@ -91,13 +91,8 @@ def critical_indices(elf: np.ndarray, limit: int, rng: np.random.Generator) -> n
     steps = np.vstack([np.zeros(3, int), np.eye(3, dtype=int), -np.eye(3, dtype=int)])
     stars = (np.concatenate(vertices)[:, None, :] + steps[None]) % shape
     flat = np.ravel_multi_index(tuple(stars.reshape(-1, 3).T), tuple(shape))
-    return ordered_unique(flat)[:limit]
-
-
-def ordered_unique(values: np.ndarray) -> np.ndarray:
-    """The distinct values in order of first appearance."""
-    _, first = np.unique(values, return_index=True)
-    return values[np.sort(first)]
+    _, first = np.unique(flat, return_index=True)
+    return flat[np.sort(first)][:limit]
 
 
 def _report(pool: PointPool, done: int, total: int, on_progress) -> PointPool:
