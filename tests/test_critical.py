@@ -127,6 +127,11 @@ def test_real_qe_files_give_morse_zero_before_and_after_simplification(name):
     assert morse_sum(before) == 0 and morse_sum(after) == 0
     assert len(after) < len(before) / 4
     assert pairs.counts(0.0) == counts(before)
+    paired = np.flatnonzero(pairs.partner >= 0)
+    partner = pairs.partner[paired]
+    assert np.array_equal(pairs.partner[partner], paired) and np.array_equal(np.abs(pairs.index[partner] - pairs.index[paired]), np.ones(len(paired)))
+    value = field.values[tuple(pairs.vertices.T)]
+    assert np.allclose(np.abs(value[paired] - value[partner]), pairs.persistence[paired])
 
 
 def test_molecular_hydrogen_pa3_has_one_maximum_per_molecule_and_per_void():

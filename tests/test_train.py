@@ -82,7 +82,8 @@ def test_configs_are_validated_with_the_file_named(tmp_path, config_file):
                           ("[1, 2]", "top level"), ("name: [\n", "YAML"),
                           ("name: x\nsteps: 5\narchitecture: point\npoints: {nuclei: true}\n", "points.nuclei"),
                           ("name: x\nsteps: 5\narchitecture: point\npoints: {critical: 0.2}\n", "points.critical"),
-                          ("name: x\nsteps: 5\npoints: {critical: 1.5}\n", "critical")):
+                          ("name: x\nsteps: 5\npoints: {critical: 1.5}\n", "critical"),
+                          ("name: x\nsteps: 5\narchitecture: point\nlosses: {grad: false, pers: true}\n", "losses.pers")):
         bad.write_text(text)
         with pytest.raises(ConfigError, match=f"bad.yaml.*{problem}"):
             load_config(bad)
@@ -218,7 +219,8 @@ def test_paired_pools_hold_grid_neighbours_and_batches_keep_the_pairs(data_root,
     trainer = PointTrainer(load_config(paired_point_config_file), tmp_path / "run")
     trainer.load_data()
     pool = trainer.train_pools[0]
-    pred, elf, _ = trainer.training_batch(0, np.random.default_rng(1))
+    batch = trainer.training_batch(0, np.random.default_rng(1))
+    pred, elf = batch.pred, batch.ref
     assert pred.shape == elf.shape == (2, 30)
     pairs = set(zip(pool.elf[:150].tolist(), pool.elf[150:].tolist()))
     assert all(pair in pairs for pair in zip(elf[0, :10].tolist(), elf[1, :10].tolist()))
@@ -231,6 +233,43 @@ def test_pair_grad_loss_is_the_error_of_the_differences():
     assert float(pair_grad_loss(ref + 0.1, ref)) == pytest.approx(0.0, abs=1e-7)
     flat = torch.tensor([[0.7, 0.2], [0.7, 0.2]])
     assert float(pair_grad_loss(flat, ref)) == pytest.approx(0.2)
+    none = torch.zeros(2, 0, requires_grad=True)
+    loss = pair_grad_loss(none, none.detach())
+    loss.backward()
+    assert float(loss.detach()) == 0.0 and none.grad is not None
+
+
+def test_persistence_pairs_of_critical_pools_join_each_maximum_to_its_saddle(data_root, point_config_file, tmp_path, monkeypatch):
+    """On a grid: each pair from `maximum_saddle_pairs` is a maximum and a saddle whose ELF
+    difference is the maximum's persistence (at least CRITICAL_PERSISTENCE); in the tiny
+    dataset's critical pools the pairs' rows hold those two points, a PERS batch reads every pair
+    of its pools, and a step logs the PERS loss."""
+    import elfkit.data
+    from elfkit.analysis.critical import persistence_pairs
+    from elfkit.train.points import CRITICAL_PERSISTENCE, PointTrainer, maximum_saddle_pairs
+
+    monkeypatch.setenv("ELFKIT_DATA_DIR", str(data_root))
+    sample = next(iter(elfkit.data.open("tiny", split="train")))
+    pairs = persistence_pairs(sample.elf.astype(float))
+    ends = maximum_saddle_pairs(pairs, sample.elf.shape)
+    flat = sample.elf.astype(float).ravel()
+    finite = (pairs.index == 3) & (pairs.persistence >= CRITICAL_PERSISTENCE) & np.isfinite(pairs.persistence)
+    assert len(ends) == finite.sum() > 0
+    assert np.allclose(np.sort(flat[ends[:, 0]] - flat[ends[:, 1]]), np.sort(pairs.persistence[finite]))
+    config = yaml.safe_load(point_config_file.read_text())
+    config["points"]["critical"], config["losses"]["pers"] = 0.3, True
+    path = tmp_path / "tinypers.yaml"
+    path.write_text(yaml.safe_dump(config))
+    trainer = PointTrainer(load_config(path), tmp_path / "run")
+    trainer.load_data()
+    pool = trainer.train_pools[0]
+    assert pool.pairs.shape[1] == 2 and len(pool.pairs) > 0
+    assert (pool.elf[pool.pairs[:, 0]] - pool.elf[pool.pairs[:, 1]] >= CRITICAL_PERSISTENCE - 1e-6).all()
+    batch = trainer.training_batch(0, np.random.default_rng(1))
+    assert batch.pair_pred.shape == batch.pair_ref.shape and batch.pair_ref.shape[0] == 2
+    assert batch.pair_ref.shape[1] >= len(pool.pairs) and set(pool.elf[pool.pairs[:, 0]].tolist()) <= set(batch.pair_ref[0].tolist())
+    record = trainer.train_step()
+    assert np.isfinite(record["loss_pers"]) and record["loss_pers"] > 0
 
 
 @pytest.mark.parametrize("config_name", ["config_file", "point_config_file", "learned_point_config_file", "paired_point_config_file"])

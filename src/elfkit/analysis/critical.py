@@ -118,12 +118,14 @@ class CriticalPoint:
 @dataclass
 class PersistencePairs:
     """Critical cells of the lower-star discrete gradient of a periodic grid field: the grid
-    vertex (i, j, k) that gives each cell its value, its Morse index (0 minimum .. 3 maximum)
-    and the persistence of its pair (field units; inf for the essential classes)."""
+    vertex (i, j, k) that gives each cell its value, its Morse index (0 minimum .. 3 maximum),
+    the persistence of its pair (field units; inf for the essential classes) and the row of the
+    other cell of its pair (`partner`; -1 for the essential classes)."""
 
     vertices: np.ndarray
     index: np.ndarray
     persistence: np.ndarray
+    partner: np.ndarray
 
     def kept(self, threshold: float) -> np.ndarray:
         """Mask of the cells that survive cancelling every pair with persistence below `threshold`."""
@@ -144,7 +146,8 @@ def persistence_pairs(values: np.ndarray) -> PersistencePairs:
     complex_.compute_persistence(homology_coeff_field=2, min_persistence=0.0)
     regular, essential = complex_.vertices_of_persistence_pairs()
     flat = values.ravel(order="F")
-    vertices, index, persistence = [], [], []
+    vertices, index, persistence, partner = [], [], [], []
+    rows = 0
     for dimension, pairs in enumerate(regular):
         pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
         gap = flat[pairs[:, 1]] - flat[pairs[:, 0]]
@@ -152,16 +155,20 @@ def persistence_pairs(values: np.ndarray) -> PersistencePairs:
             vertices.append(pairs[:, side])
             index.append(np.full(len(pairs), dimension + side))
             persistence.append(gap)
+            partner.append(rows + (1 - side) * len(pairs) + np.arange(len(pairs)))
+        rows += 2 * len(pairs)
     for dimension, cells in enumerate(essential):
         cells = np.asarray(cells, dtype=np.int64).reshape(-1)
         vertices.append(cells)
         index.append(np.full(len(cells), dimension))
         persistence.append(np.full(len(cells), np.inf))
+        partner.append(np.full(len(cells), -1))
     flat_vertices = np.concatenate(vertices)
     return PersistencePairs(
         vertices=np.stack(np.unravel_index(flat_vertices, values.shape, order="F"), axis=1),
         index=np.concatenate(index),
         persistence=np.concatenate(persistence),
+        partner=np.concatenate(partner).astype(np.int64),
     )
 
 

@@ -27,12 +27,15 @@ class Augmentation(BaseModel):
 class LossWeights(BaseModel):
     """Which loss terms enter (balanced by learned uncertainty weights, Kendall et al. 2018).
     For the point model, `grad` draws the training pools as pairs of nearby grid points and
-    compares the ELF differences across them (`elfkit.train.losses.pair_grad_loss`)."""
+    compares the ELF differences across them (`elfkit.train.losses.pair_grad_loss`); `pers`
+    compares the differences between each DFT maximum of the pools (`points.critical`) and the
+    saddle it pairs with, the maximum's persistence (`elfkit.train.points.maximum_saddle_pairs`)."""
 
     model_config = ConfigDict(extra="forbid")
     vox: bool = True
     hist: bool = True
     grad: bool = True
+    pers: bool = False
     hist_points: int = Field(32768, gt=0)
 
 
@@ -96,6 +99,9 @@ class TrainConfig(BaseModel):
         if (self.points.nuclei or self.points.critical) and self.losses.grad and self.architecture == Architecture.POINT:
             raise ValueError("points.nuclei and points.critical add single grid points, and losses.grad draws pools as pairs: "
                              "set one of them off")
+        if self.losses.pers and not (self.architecture == Architecture.POINT and self.points.critical):
+            raise ValueError("losses.pers compares the maxima and saddles of critical-point pools: "
+                             "set architecture: point and points.critical above 0")
         return self
 
 

@@ -22,6 +22,7 @@ import json
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -35,7 +36,7 @@ from elfkit.models.checkpoint import save_model
 from elfkit.train.augment import augment
 from elfkit.train.config import TrainConfig
 from elfkit.train.loader import LabelledGrid, load_split, spread_subset, training_block
-from elfkit.train.losses import UncertaintyWeights, grad_loss, hist_loss, vox_loss
+from elfkit.train.losses import UncertaintyWeights, grad_loss, hist_loss, pair_grad_loss, vox_loss
 
 LOG_EVERY = 20
 WEIGHTS_LR_SCALE = 10.0
@@ -58,7 +59,20 @@ def _sample_for_step(config: TrainConfig, step: int, count: int) -> tuple[int, n
 
 
 def _loss_names(config: TrainConfig) -> list[str]:
-    return [name for name in ("vox", "hist", "grad") if getattr(config.losses, name)]
+    return [name for name in ("vox", "hist", "grad", "pers") if getattr(config.losses, name)]
+
+
+@dataclass
+class Batch:
+    """A training step's predicted and reference ELF (dimensionless), whether they are whole
+    periodic grids, and for the PERS loss the predicted and reference ELF at (2, K) pairs of a
+    DFT maximum (row 0) and the saddle it pairs with (row 1)."""
+
+    pred: torch.Tensor
+    ref: torch.Tensor
+    periodic: bool
+    pair_pred: torch.Tensor | None = None
+    pair_ref: torch.Tensor | None = None
 
 
 class Trainer:
@@ -166,7 +180,7 @@ class Trainer:
         with atomic_output(self.state_path) as tmp:
             torch.save(state, tmp)
 
-    def training_batch(self, index: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    def training_batch(self, index: int, rng: np.random.Generator) -> Batch:
         """The step's predicted and reference ELF and whether they are whole periodic grids:
         training grid `index`, augmented (a patch of it when large)."""
         config = self.config
@@ -179,7 +193,7 @@ class Trainer:
         y = torch.from_numpy(np.ascontiguousarray(labels))[None].to(self.device)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=config.bf16):
             logits = self.net(x, periodic=periodic)
-        return torch.sigmoid(logits.float()), y, periodic
+        return Batch(torch.sigmoid(logits.float()), y, periodic)
 
     def grad_term(self, pred: torch.Tensor, y: torch.Tensor, periodic: bool) -> torch.Tensor:
         """The GRAD loss of a training batch (`training_batch`'s values)."""
@@ -191,11 +205,13 @@ class Trainer:
         index, rng = _sample_for_step(config, self.step, max(1, self.sample_count))
         for group in self.optimiser.param_groups:
             group["lr"] = _learning_rate(config, self.step) * group["lr_scale"]
-        pred, y, periodic = self.training_batch(index, rng)
+        batch = self.training_batch(index, rng)
         generator = torch.Generator().manual_seed(int(rng.integers(2**31)))
-        terms = {"vox": vox_loss(pred, y), "hist": hist_loss(pred, y, config.losses.hist_points, generator)}
+        terms = {"vox": vox_loss(batch.pred, batch.ref), "hist": hist_loss(batch.pred, batch.ref, config.losses.hist_points, generator)}
         if "grad" in self.weights.names:
-            terms["grad"] = self.grad_term(pred, y, periodic)
+            terms["grad"] = self.grad_term(batch.pred, batch.ref, batch.periodic)
+        if "pers" in self.weights.names:
+            terms["pers"] = pair_grad_loss(batch.pair_pred, batch.pair_ref)
         terms = {name: terms[name] for name in self.weights.names}
         total = self.weights(terms)
         if config.species_residual_decay:

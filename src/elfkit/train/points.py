@@ -8,7 +8,9 @@ folder (pools.pt), so a resumed run does not compute them again. The model is ex
 invariant under rotations and translations, so no augmentation is needed. With the GRAD loss
 the pools hold pairs of nearby points (`paired_pool_indices`), whose ELF differences the loss
 compares (seed 004's GRAD for scattered points; a point config without `losses.grad: false`
-gets it, as the default of `LossWeights`).
+gets it, as the default of `LossWeights`). With `points.critical` the pools also hold each DFT
+maximum and the saddle it pairs with (`maximum_saddle_pairs`), whose ELF difference (the
+maximum's persistence) the PERS loss compares.
 """
 
 from __future__ import annotations
@@ -21,10 +23,10 @@ import torch
 
 from elfkit.models.point import NearPairs
 from elfkit.train.losses import pair_grad_loss
-from elfkit.train.loop import Trainer, validation_record
+from elfkit.train.loop import Batch, Trainer, validation_record
 
 POOLS_FILE = "pools.pt"
-POOLS_FORMAT = 2
+POOLS_FORMAT = 3
 """Layout of pools.pt; a file of another layout is made again."""
 
 
@@ -35,7 +37,8 @@ class PointPool:
     (`columns`, `elfkit.models.point.present_weights`: with one-hot species, those of its own
     elements), as (P, radial len(columns), (l_max + 1)²), which the network reads as it is
     (`PointELF.forward` with `columns`). `near`: the points' `NearPairs` for a model with a
-    learned atom environment, else None."""
+    learned atom environment, else None. `pairs`: (K, 2) rows of the pool's DFT maxima and the
+    saddles they pair with (`maximum_saddle_pairs`), in pools with critical points, else None."""
 
     basis: torch.Tensor
     columns: torch.Tensor
@@ -43,6 +46,7 @@ class PointPool:
     elf: torch.Tensor
     stratum: str
     near: NearPairs | None = None
+    pairs: torch.Tensor | None = None
 
 
 def pool_indices(elf: np.ndarray, count: int, weighted_fraction: float, rng: np.random.Generator,
@@ -76,15 +80,16 @@ CRITICAL_PERSISTENCE = 0.01
 half of the 0.02 at which `elfkit evaluate` counts maxima, so the shallow ones it misses are in."""
 
 
-def critical_indices(elf: np.ndarray, limit: int, rng: np.random.Generator) -> np.ndarray:
+def critical_indices(elf: np.ndarray, limit: int, rng: np.random.Generator, pairs=None) -> np.ndarray:
     """Flat indices of the grid points (i, j, k at fractional i/N1, j/N2, k/N3) of the ELF's
     maxima and saddles of persistence at least `CRITICAL_PERSISTENCE`
-    (`elfkit.analysis.critical.persistence_pairs`) and of their six face neighbours (periodic):
-    the values whose differences make a maximum's persistence, which uniform or ELF²-weighted
-    draws seldom hit. At most `limit`: the maxima first, then the saddles, each in random order."""
+    (`elfkit.analysis.critical.persistence_pairs`; `pairs` reuses its result) and of their six
+    face neighbours (periodic): the values whose differences make a maximum's persistence, which
+    uniform or ELF²-weighted draws seldom hit. At most `limit`: the maxima first, then the
+    saddles, each in random order."""
     from elfkit.analysis.critical import persistence_pairs
 
-    pairs = persistence_pairs(elf)
+    pairs = pairs if pairs is not None else persistence_pairs(elf)
     shape = np.array(elf.shape)
     kept = pairs.persistence >= CRITICAL_PERSISTENCE
     vertices = [rng.permutation(pairs.vertices[kept & (pairs.index == index)]) for index in (3, 2)]
@@ -93,6 +98,24 @@ def critical_indices(elf: np.ndarray, limit: int, rng: np.random.Generator) -> n
     flat = np.ravel_multi_index(tuple(stars.reshape(-1, 3).T), tuple(shape))
     _, first = np.unique(flat, return_index=True)
     return flat[np.sort(first)][:limit]
+
+
+def maximum_saddle_pairs(pairs, shape: tuple[int, int, int]) -> np.ndarray:
+    """(K, 2) flat grid indices (as `critical_indices`) of each maximum of persistence at least
+    `CRITICAL_PERSISTENCE` in `pairs` (`elfkit.analysis.critical.persistence_pairs` of a grid of
+    `shape`) and of the saddle it pairs with: their ELF difference is the maximum's persistence."""
+    maxima = np.flatnonzero((pairs.index == 3) & (pairs.persistence >= CRITICAL_PERSISTENCE) & (pairs.partner >= 0))
+    ends = [pairs.vertices[rows] for rows in (maxima, pairs.partner[maxima])]
+    return np.stack([np.ravel_multi_index(tuple(end.T), tuple(shape)) for end in ends], axis=1).reshape(-1, 2)
+
+
+def rows_of_pairs(index: np.ndarray, flat_pairs: np.ndarray) -> torch.Tensor:
+    """(K, 2) rows of a pool of flat grid `index` that hold both ends of each of `flat_pairs`
+    (K', 2 flat grid indices); pairs with an end outside the pool are left out."""
+    order = np.argsort(index)
+    position = order[np.minimum(np.searchsorted(index, flat_pairs, sorter=order), len(index) - 1)]
+    inside = (index[position] == flat_pairs).all(axis=1)
+    return torch.from_numpy(position[inside].reshape(-1, 2).astype(np.int64))
 
 
 def _report(pool: PointPool, done: int, total: int, on_progress) -> PointPool:
@@ -120,17 +143,25 @@ def build_pool(descriptor: dict, sample, count: int, weighted_fraction: float, s
     """The pool of `count` probe points of a dataset sample, drawn by a generator of `seed`
     (`paired`: as pairs of nearby points, `paired_pool_indices`; `nuclei`: the grid point
     nearest each atom always among them, `nucleus_indices`; `critical`: up to that fraction of
-    the count from the DFT ELF's maxima and saddles, `critical_indices`), for a point model of
+    the count from the DFT ELF's maxima and saddles, `critical_indices`, and the pool's `pairs`
+    of maxima and saddles), for a point model of
     `descriptor` (`PointELF.descriptor`, and its `features`; engine-valence channels of the
     engine that labelled the sample); picklable, so worker processes build pools in parallel."""
     rng = np.random.default_rng(seed)
     if paired:
         return pool_at(descriptor, sample, paired_pool_indices(sample.elf, count, weighted_fraction, rng))
     required = [nucleus_indices(sample.atoms, sample.elf.shape)] if nuclei else []
-    if critical:
-        required.append(critical_indices(sample.elf, int(critical * count), rng))
-    required = np.concatenate(required) if required else None
-    return pool_at(descriptor, sample, pool_indices(sample.elf, count, weighted_fraction, rng, required))
+    if not critical:
+        required = np.concatenate(required) if required else None
+        return pool_at(descriptor, sample, pool_indices(sample.elf, count, weighted_fraction, rng, required))
+    from elfkit.analysis.critical import persistence_pairs
+
+    pairs = persistence_pairs(np.asarray(sample.elf, dtype=float))
+    required.append(critical_indices(sample.elf, int(critical * count), rng, pairs))
+    index = pool_indices(sample.elf, count, weighted_fraction, rng, np.concatenate(required))
+    pool = pool_at(descriptor, sample, index)
+    pool.pairs = rows_of_pairs(index, maximum_saddle_pairs(pairs, sample.elf.shape))
+    return pool
 
 
 def pool_at(descriptor: dict, sample, index: np.ndarray) -> PointPool:
@@ -243,20 +274,28 @@ class PointTrainer(Trainer):
         density channels (`features`)."""
         return {**self.net.descriptor, "features": self.net.features.value}
 
-    def training_batch(self, index: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    def training_batch(self, index: int, rng: np.random.Generator) -> Batch:
         """`batch_points` probe points from `batch_samples` pools (pool `index` first, then
         random others), their predicted and DFT ELF; with `paired` pools as (2, P): row 1 the
-        partners of row 0."""
+        partners of row 0. With the PERS loss, also every (maximum, saddle) pair of those pools."""
         points = self.config.points
         chosen = [index, *rng.choice(self.sample_count, points.batch_samples - 1)]
         per_pool = max(1, points.batch_points // len(chosen))
-        logits, elf = [], []
+        with_pairs = "pers" in self.weights.names
+        logits, elf, pair_logits, pair_elf = [], [], [], []
         for index in chosen:
             pool = self.train_pools[int(index)]
             rows = self._batch_rows(len(pool.elf), per_pool, rng)
-            logits.append(self._pool_logits(self.net, pool, rows.flatten()).view(rows.shape))
+            ends = pool.pairs.T if with_pairs else torch.empty(2, 0, dtype=torch.long)
+            values = self._pool_logits(self.net, pool, torch.cat([rows.flatten(), ends.flatten()]))
+            logits.append(values[: rows.numel()].view(rows.shape))
+            pair_logits.append(values[rows.numel():].view(ends.shape))
             elf.append(pool.elf[rows])
-        return torch.sigmoid(torch.cat(logits, dim=-1)), torch.cat(elf, dim=-1).to(self.device), False
+            pair_elf.append(pool.elf[ends])
+        batch = Batch(torch.sigmoid(torch.cat(logits, dim=-1)), torch.cat(elf, dim=-1).to(self.device), False)
+        if with_pairs:
+            batch.pair_pred, batch.pair_ref = torch.sigmoid(torch.cat(pair_logits, dim=-1)), torch.cat(pair_elf, dim=-1).to(self.device)
+        return batch
 
     def _batch_rows(self, size: int, count: int, rng: np.random.Generator) -> torch.Tensor:
         """Rows of a pool of `size` points for a batch: `count` random ones, or with `paired`
