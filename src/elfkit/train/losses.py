@@ -6,8 +6,9 @@ of points: exact W1 between the two empirical distributions, differentiable thro
 GRAD: mean absolute error of the finite differences along the three grid axes (periodic
 differences on whole cells; for the point model, the differences across pairs of nearby probe
 points). PERS (point model): the same error of the differences between each DFT ELF maximum and
-the saddle it pairs with, i.e. of the maxima's persistence. Balanced by learned uncertainty weights (Kendall, Gal and Cipolla
-2018, Laplace form for L1 terms): total = sum_i exp(-s_i) L_i + s_i.
+the saddle it pairs with, i.e. of the maxima's persistence. Balanced by learned uncertainty
+weights (Kendall, Gal and Cipolla 2018, Laplace form for L1 terms):
+total = sum_i exp(-s_i) L_i + s_i.
 """
 
 from __future__ import annotations

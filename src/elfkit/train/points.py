@@ -144,23 +144,23 @@ def build_pool(descriptor: dict, sample, count: int, weighted_fraction: float, s
     (`paired`: as pairs of nearby points, `paired_pool_indices`; `nuclei`: the grid point
     nearest each atom always among them, `nucleus_indices`; `critical`: up to that fraction of
     the count from the DFT ELF's maxima and saddles, `critical_indices`, and the pool's `pairs`
-    of maxima and saddles), for a point model of
-    `descriptor` (`PointELF.descriptor`, and its `features`; engine-valence channels of the
-    engine that labelled the sample); picklable, so worker processes build pools in parallel."""
+    of maxima and saddles), for a point model of `descriptor` (`PointELF.descriptor`, and its
+    `features`; engine-valence channels of the engine that labelled the sample); picklable, so
+    worker processes build pools in parallel."""
     rng = np.random.default_rng(seed)
     if paired:
         return pool_at(descriptor, sample, paired_pool_indices(sample.elf, count, weighted_fraction, rng))
     required = [nucleus_indices(sample.atoms, sample.elf.shape)] if nuclei else []
-    if not critical:
-        required = np.concatenate(required) if required else None
-        return pool_at(descriptor, sample, pool_indices(sample.elf, count, weighted_fraction, rng, required))
-    from elfkit.analysis.critical import persistence_pairs
+    pairs = None
+    if critical:
+        from elfkit.analysis.critical import persistence_pairs
 
-    pairs = persistence_pairs(np.asarray(sample.elf, dtype=float))
-    required.append(critical_indices(sample.elf, int(critical * count), rng, pairs))
-    index = pool_indices(sample.elf, count, weighted_fraction, rng, np.concatenate(required))
+        pairs = persistence_pairs(np.asarray(sample.elf, dtype=float))
+        required.append(critical_indices(sample.elf, int(critical * count), rng, pairs))
+    index = pool_indices(sample.elf, count, weighted_fraction, rng, np.concatenate(required) if required else None)
     pool = pool_at(descriptor, sample, index)
-    pool.pairs = rows_of_pairs(index, maximum_saddle_pairs(pairs, sample.elf.shape))
+    if pairs is not None:
+        pool.pairs = rows_of_pairs(index, maximum_saddle_pairs(pairs, sample.elf.shape))
     return pool
 
 
