@@ -124,3 +124,46 @@ def test_pseudo_atom_gradient_matches_finite_differences_and_grids_match_points(
     moved.positions += hcp_mg.cell.array[0] / shape[0]
     rolled = np.roll(grid, 1, axis=1)
     assert np.abs(model_inputs(moved, shape, "sad+engine-valence+pseudo-atoms", "gpaw")[-2:] - rolled).max() < 1e-5
+
+
+@pytest.mark.parametrize(("symbol", "structure", "a"), [("Po", "sc", 3.0), ("Nb", "bcc", 3.3), ("La", "fcc", 5.3)])
+def test_a_cubic_crystal_field_starts_at_l4(symbol, structure, a):
+    """Around an atom of a cubic lattice the harmonics l = 1, 2, 3 of its neighbour shells vanish
+    in every direction; l = 4 is the lowest that modulates its shell, and l = 0 does not vary."""
+    from ase.build import bulk
+
+    from elfkit.features import SHELL_FIELD_CENTRES, SHELL_FIELD_L_MAX, shell_field_channels
+
+    crystal = bulk(symbol, structure, a=a, cubic=True)
+    directions = np.random.default_rng(0).normal(size=(6, 3))
+    points = crystal.positions[0] + 0.6 * directions / np.linalg.norm(directions, axis=1)[:, None]
+    field = shell_field_channels(crystal, points).reshape(SHELL_FIELD_L_MAX + 1, len(SHELL_FIELD_CENTRES), -1)
+    assert np.abs(field[1:4]).max() < 1e-6
+    assert np.ptp(field[4], axis=1).max() > 0.05
+    assert np.ptp(field[0], axis=1).max() < 1e-6 < field[0].max()
+
+
+def test_shell_field_is_invariant_local_and_the_same_on_grids(hcp_mg):
+    """Rotating and permuting the structure changes nothing; a point far from every atom reads
+    zero; the grid channels of `model_inputs` are the point channels at the grid points."""
+    from scipy.spatial.transform import Rotation
+
+    from elfkit.features import SHELL_FIELD_CHANNELS, model_inputs, shell_field_channels
+    from elfkit.grid import Grid
+
+    points = np.array([[0.4, 0.7, 1.1], [1.0, 0.2, 2.0], [0.1, 0.1, 0.1]])
+    field = shell_field_channels(hcp_mg, points)
+    turned = hcp_mg.copy()
+    rotation = Rotation.from_euler("xyz", [0.3, -1.1, 2.0]).as_matrix()
+    turned.set_cell(hcp_mg.cell.array @ rotation.T, scale_atoms=True)
+    turned = turned[::-1]
+    assert np.abs(shell_field_channels(turned, points @ rotation.T) - field).max() < 1e-5
+    assert np.abs(field).max() > 0.1
+    for edge in (6.0, 20.0):
+        lone = Atoms("Mg", cell=np.eye(3) * edge, pbc=True, positions=[[0.0, 0.0, 0.0]])
+        assert not shell_field_channels(lone, np.array([[3.0, 3.0, 3.0], [0.0, 0.0, 1.6]])).any()
+    assert not shell_field_channels(lone, np.array([[0.0, 0.3, 0.5]])).any()
+    shape = (12, 12, 20)
+    grid = model_inputs(hcp_mg, shape, "sad+engine-valence+shell-field", "gpaw")[-len(SHELL_FIELD_CHANNELS):]
+    grid_points = Grid(hcp_mg.cell.array, shape).cart_coords().reshape(-1, 3)
+    assert np.allclose(grid.reshape(len(SHELL_FIELD_CHANNELS), -1), shell_field_channels(hcp_mg, grid_points), atol=1e-6)

@@ -58,6 +58,12 @@ def _random_pseudo_atom_point_network():
                                  prior_floor=0.45, species_rank=2)
 
 
+def _random_shell_field_point_network():
+    """The metal point model that also reads the crystal field along each atom's shell."""
+    return _random_point_network(environment=0, species=METAL_POINT_SPECIES, features="sad+engine-valence+shell-field",
+                                 prior_floor=0.45, species_rank=2)
+
+
 def _random_learned_point_network():
     """The point model with a learned atom environment (two rounds of message passing)."""
     return _random_point_network(environment=0, atom_features=4, atom_cutoff=1.8, near_cutoff=1.6, rounds=2)
@@ -75,10 +81,11 @@ RANDOM_NETWORKS = {
     "point-species": _random_species_point_network,
     "point-species-rank": _random_shared_species_point_network,
     "point-pseudo-atoms": _random_pseudo_atom_point_network,
+    "point-shell-field": _random_shell_field_point_network,
     "point-learned": _random_learned_point_network,
 }
 ARCHITECTURE = {"periodic-unet-engine-valence": "periodic-unet", "point-species": "point", "point-species-rank": "point",
-                "point-pseudo-atoms": "point", "point-learned": "point"}
+                "point-pseudo-atoms": "point", "point-shell-field": "point", "point-learned": "point"}
 
 
 @pytest.fixture(scope="module", params=sorted(RANDOM_NETWORKS))

@@ -26,6 +26,13 @@ The feature set ``sad+engine-valence+pseudo-atoms`` appends two more (`PSEUDO_AT
 summed over atoms: exact for an isolated atom, so it holds the shells a DFT ELF shows around a
 nucleus, which the gradient expansion has none of), and ``pseudo_atoms_log_density``, their
 density as channel 0. Both are summed in real space, on grids too (no band limit needed).
+
+The feature set ``sad+engine-valence+shell-field`` appends `SHELL_FIELD_CHANNELS` to
+``sad+engine-valence`` instead: at a point p near an atom A (within SHELL_FIELD_RADIUS_ANGSTROM),
+the crystal field of A's neighbours seen along the direction u from A to p, per angular order l
+<= SHELL_FIELD_L_MAX and per relative neighbour distance (`shell_field_channels`). A DFT ELF's
+semicore shell around an atom has up to 24 maxima on it, an angular pattern of order 4-8 set by
+the neighbours; a point-centred basis of l <= 3 or 4 sees it only faintly.
 """
 
 from __future__ import annotations
@@ -107,6 +114,18 @@ DENSITY_CHANNELS = CHANNELS[:4]
 """The channels that depend on the density alone (not on a grid): those a point model sees."""
 ENGINE_VALENCE_CHANNELS = tuple(f"engine_valence_{name}" for name in DENSITY_CHANNELS)
 PSEUDO_ATOM_CHANNELS = ("pseudo_atoms_elf", "pseudo_atoms_log_density")
+SHELL_FIELD_RADIUS_ANGSTROM = 1.5
+"""Atoms closer than this to a point give it their shell field (cosine weight, zero at it)."""
+SHELL_FIELD_L_MAX = 8
+SHELL_FIELD_CENTRES = (1.0, 1.2, 1.45, 1.75)
+"""Neighbour distances, in units of the atom's nearest-neighbour distance, of the field's radial
+Gaussians (width SHELL_FIELD_WIDTH; bcc's second shell lies at 1.15, fcc's and sc's at 1.41)."""
+SHELL_FIELD_WIDTH = 0.12
+SHELL_FIELD_REACH = 2.1
+"""Neighbours beyond this many nearest-neighbour distances add nothing (cosine cutoff)."""
+SHELL_FIELD_SCALE = 3.0
+"""Neighbours per unit of the channels (so that they are of order one)."""
+SHELL_FIELD_CHANNELS = tuple(f"shell_field_l{l}_n{n}" for l in range(SHELL_FIELD_L_MAX + 1) for n in range(len(SHELL_FIELD_CENTRES)))
 
 
 class FeatureSet(str, Enum):
@@ -115,6 +134,7 @@ class FeatureSet(str, Enum):
     SAD = "sad"
     SAD_ENGINE_VALENCE = "sad+engine-valence"
     SAD_ENGINE_PSEUDO_ATOMS = "sad+engine-valence+pseudo-atoms"
+    SAD_ENGINE_SHELL_FIELD = "sad+engine-valence+shell-field"
 
 
 def reads_engine(feature_set: FeatureSet | str) -> bool:
@@ -122,14 +142,17 @@ def reads_engine(feature_set: FeatureSet | str) -> bool:
     return FeatureSet(feature_set) != FeatureSet.SAD
 
 
-def _engine_channels(feature_set: FeatureSet | str) -> tuple[str, ...]:
-    pseudo = PSEUDO_ATOM_CHANNELS if FeatureSet(feature_set) == FeatureSet.SAD_ENGINE_PSEUDO_ATOMS else ()
-    return (ENGINE_VALENCE_CHANNELS if reads_engine(feature_set) else ()) + pseudo
+_REAL_SPACE_CHANNELS = {FeatureSet.SAD_ENGINE_PSEUDO_ATOMS: PSEUDO_ATOM_CHANNELS, FeatureSet.SAD_ENGINE_SHELL_FIELD: SHELL_FIELD_CHANNELS}
+
+
+def _added_channels(feature_set: FeatureSet | str) -> tuple[str, ...]:
+    """The channels `feature_set` adds to the SAD's: the engine's valence SAD, then those summed in real space."""
+    return (ENGINE_VALENCE_CHANNELS if reads_engine(feature_set) else ()) + _REAL_SPACE_CHANNELS.get(FeatureSet(feature_set), ())
 
 
 def feature_channels(feature_set: FeatureSet | str = FeatureSet.SAD) -> tuple[str, ...]:
     """Names of the channels of `feature_set`, in order."""
-    return CHANNELS + _engine_channels(feature_set)
+    return CHANNELS + _added_channels(feature_set)
 
 
 def prediction_engine(atoms: Atoms) -> str:
@@ -156,12 +179,20 @@ def model_inputs(atoms: Atoms, grid_shape, feature_set: FeatureSet | str = Featu
     rho, gradient, laplacian = density_derivatives(atoms, grid_shape, engine)
     _fill_density_channels(out, rho, gradient, laplacian, first=len(CHANNELS))
     del rho, gradient, laplacian
-    if FeatureSet(feature_set) == FeatureSet.SAD_ENGINE_PSEUDO_ATOMS:
+    real_space = _REAL_SPACE_CHANNELS.get(FeatureSet(feature_set), ())
+    if real_space:
         points = Grid(atoms.cell.array, out.shape[1:]).cart_coords().reshape(-1, 3)
-        pseudo = out[-len(PSEUDO_ATOM_CHANNELS):].reshape(len(PSEUDO_ATOM_CHANNELS), -1)
+        added = out[-len(real_space):].reshape(len(real_space), -1)
         for start in range(0, len(points), _POINT_CHUNK):
-            pseudo[:, start : start + _POINT_CHUNK] = pseudo_atom_channels(atoms, points[start : start + _POINT_CHUNK], engine)
+            added[:, start : start + _POINT_CHUNK] = _real_space_channels(atoms, points[start : start + _POINT_CHUNK], feature_set, engine)
     return out
+
+
+def _real_space_channels(atoms: Atoms, points: np.ndarray, feature_set: FeatureSet | str, engine: str, pairs=None) -> np.ndarray:
+    """The channels of `_REAL_SPACE_CHANNELS[feature_set]` at Cartesian `points` (P, 3) in Å."""
+    if FeatureSet(feature_set) == FeatureSet.SAD_ENGINE_PSEUDO_ATOMS:
+        return pseudo_atom_channels(atoms, points, engine, pairs)
+    return shell_field_channels(atoms, points, pairs)
 
 
 _POINT_CHUNK = 32768
@@ -191,7 +222,7 @@ def point_channels(atoms: Atoms, points: np.ndarray, kind: str = "total", pairs=
 
 def point_input_channels(feature_set: FeatureSet | str = FeatureSet.SAD) -> tuple[str, ...]:
     """Names of the density channels a point model of `feature_set` reads, in order."""
-    return DENSITY_CHANNELS + _engine_channels(feature_set)
+    return DENSITY_CHANNELS + _added_channels(feature_set)
 
 
 def point_inputs(atoms: Atoms, points: np.ndarray, feature_set: FeatureSet | str = FeatureSet.SAD, engine: str | None = None,
@@ -209,8 +240,8 @@ def point_inputs(atoms: Atoms, points: np.ndarray, feature_set: FeatureSet | str
 
         pairs = point_neighbours(atoms, points, point_inputs_radius(atoms, feature_set, engine))
     channels = [total, point_channels(atoms, points, engine, pairs)]
-    if FeatureSet(feature_set) == FeatureSet.SAD_ENGINE_PSEUDO_ATOMS:
-        channels.append(pseudo_atom_channels(atoms, points, engine, pairs))
+    if FeatureSet(feature_set) in _REAL_SPACE_CHANNELS:
+        channels.append(_real_space_channels(atoms, points, feature_set, engine, pairs))
     return np.concatenate(channels)
 
 
@@ -223,7 +254,88 @@ def point_inputs_radius(atoms: Atoms, feature_set: FeatureSet | str = FeatureSet
     radius = max(sad_radius(atoms), sad_radius(atoms, engine))
     if FeatureSet(feature_set) == FeatureSet.SAD_ENGINE_PSEUDO_ATOMS:
         radius = max(radius, pseudo_atom_radius(atoms, engine))
+    if FeatureSet(feature_set) == FeatureSet.SAD_ENGINE_SHELL_FIELD:
+        radius = max(radius, SHELL_FIELD_RADIUS_ANGSTROM)
     return radius
+
+
+def shell_field_channels(atoms: Atoms, points: np.ndarray, pairs=None) -> np.ndarray:
+    """SHELL_FIELD_CHANNELS (float32 (len, P)) at Cartesian `points` (P, 3) in Å: channel (l, n) is
+
+        sum_A c(d_A) g_l(d_A) sum_N G_n(R_AN / R1_A) c'(R_AN / R1_A) P_l(u_A . n_AN) / SHELL_FIELD_SCALE
+
+    over the atoms A within SHELL_FIELD_RADIUS_ANGSTROM of the point (d_A away, u_A the unit vector
+    from A to the point, c the cosine cutoff at that radius, g_l = 1 - exp(-(d / 0.25 Å)²) for l > 0
+    and 1 for l = 0) and A's neighbours N (periodic images included) at R_AN along n_AN, R1_A A's
+    nearest-neighbour distance, G_n Gaussians at SHELL_FIELD_CENTRES, c' a cosine cutoff at
+    SHELL_FIELD_REACH and P_l the Legendre polynomials: the l-th harmonic of A's neighbour shells
+    evaluated along u_A. Invariant under rotations, translations, permutations and periodic images;
+    zero at points no atom is near, and in a cell of one atom without neighbours. `pairs`: the
+    points' neighbours out to at least SHELL_FIELD_RADIUS_ANGSTROM (found when omitted)."""
+    from elfkit.geometry import point_neighbours
+
+    points = np.asarray(points, dtype=float).reshape(-1, 3)
+    pairs = point_neighbours(atoms, points, SHELL_FIELD_RADIUS_ANGSTROM) if pairs is None else pairs.within(SHELL_FIELD_RADIUS_ANGSTROM)
+    directions, radial = _neighbour_shells(atoms)
+    distance = np.linalg.norm(pairs.vector, axis=1)
+    toward_point = -pairs.vector / np.maximum(distance, 1e-9)[:, None]
+    legendre = _legendre(np.einsum("qmc,qc->qm", directions[pairs.atom], toward_point), SHELL_FIELD_L_MAX)
+    field = np.einsum("qml,qmn->qln", legendre, radial[pairs.atom])
+    weight = 0.5 * (np.cos(np.pi * distance / SHELL_FIELD_RADIUS_ANGSTROM) + 1)
+    near_field = np.ones((len(distance), SHELL_FIELD_L_MAX + 1))
+    near_field[:, 1:] = (1 - np.exp(-((distance / 0.25) ** 2)))[:, None]
+    terms = (field * (weight[:, None] * near_field)[:, :, None]).reshape(len(distance), len(SHELL_FIELD_CHANNELS)) / SHELL_FIELD_SCALE
+    out = np.stack([np.bincount(pairs.point, terms[:, c], len(points)) for c in range(terms.shape[1])])
+    return out.astype(np.float32)
+
+
+def _neighbour_shells(atoms: Atoms) -> tuple[np.ndarray, np.ndarray]:
+    """Per atom, the unit vectors (N, M, 3) to its neighbours within SHELL_FIELD_REACH of its
+    nearest-neighbour distance and their radial weights (N, M, len(SHELL_FIELD_CENTRES)), zero-padded
+    to the largest count M (`shell_field_channels`)."""
+    from ase.neighborlist import neighbor_list
+
+    nearest = _nearest_neighbour_distances(atoms)
+    finite = np.isfinite(nearest)
+    search = SHELL_FIELD_REACH * float(nearest[finite].max(initial=0.0))
+    first, vector = neighbor_list("iD", atoms, search) if finite.any() else (np.zeros(0, dtype=int), np.zeros((0, 3)))
+    length = np.linalg.norm(vector, axis=1)
+    relative = length / nearest[first]
+    keep = relative < SHELL_FIELD_REACH
+    order = np.argsort(first[keep], kind="stable")
+    first, vector, length, relative = (a[keep][order] for a in (first, vector, length, relative))
+    counts = np.bincount(first, minlength=len(atoms))
+    slot = np.arange(len(first)) - np.repeat(np.cumsum(counts) - counts, counts)
+    width = int(counts.max(initial=1))
+    directions = np.zeros((len(atoms), width, 3))
+    radial = np.zeros((len(atoms), width, len(SHELL_FIELD_CENTRES)))
+    directions[first, slot] = vector / length[:, None]
+    cutoff = 0.5 * (np.cos(np.pi * relative / SHELL_FIELD_REACH) + 1)
+    radial[first, slot] = np.exp(-(((relative[:, None] - np.asarray(SHELL_FIELD_CENTRES)) / SHELL_FIELD_WIDTH) ** 2)) * cutoff[:, None]
+    return directions, radial
+
+
+_NEAREST_SEARCH_ANGSTROM = 8.0
+"""How far `_nearest_neighbour_distances` looks; an atom with no neighbour closer has no shell field."""
+
+
+def _nearest_neighbour_distances(atoms: Atoms) -> np.ndarray:
+    """Each atom's distance (N,) in Å to its nearest other atom or periodic image (inf when none
+    lies within _NEAREST_SEARCH_ANGSTROM)."""
+    from ase.neighborlist import neighbor_list
+
+    first, length = neighbor_list("id", atoms, _NEAREST_SEARCH_ANGSTROM)
+    nearest = np.full(len(atoms), np.inf)
+    np.minimum.at(nearest, first, length)
+    return nearest
+
+
+def _legendre(x: np.ndarray, l_max: int) -> np.ndarray:
+    """Legendre polynomials P_0..P_l_max of `x` (...), stacked on a new last axis."""
+    values = [np.ones_like(x), x]
+    for l in range(1, l_max):
+        values.append(((2 * l + 1) * x * values[l] - l * values[l - 1]) / (l + 1))
+    return np.stack(values[: l_max + 1], axis=-1)
 
 
 def pseudo_atom_channels(atoms: Atoms, points: np.ndarray, engine: str, pairs=None) -> np.ndarray:
