@@ -64,6 +64,8 @@ def main() -> None:
           f"({(missed & outside).sum()} interstitial), recall {1 - missed.mean():.2f}")
     for name, chosen in (("missed", missed), ("matched", ~missed)):
         r = rows[chosen]
+        if not len(r):
+            continue
         print(f"  {name}: DFT persistence quartiles {np.round(np.percentile(r[:, 2], [25, 50, 75]), 3)}, nearest predicted "
               f"maximum {np.median(r[:, 3]):.2f} Å away (median), its persistence {np.median(r[:, 4]):.3f} (median)")
     shallow = missed & (rows[:, 3] <= 0.2) & (rows[:, 4] < 0.02)
