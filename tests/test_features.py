@@ -163,6 +163,9 @@ def test_shell_field_is_invariant_local_and_the_same_on_grids(hcp_mg):
         lone = Atoms("Mg", cell=np.eye(3) * edge, pbc=True, positions=[[0.0, 0.0, 0.0]])
         assert not shell_field_channels(lone, np.array([[3.0, 3.0, 3.0], [0.0, 0.0, 1.6]])).any()
     assert not shell_field_channels(lone, np.array([[0.0, 0.3, 0.5]])).any()
+    beside_a_pair = Atoms("Mg3", cell=np.eye(3) * 30.0, pbc=True, positions=[[0.0, 0.0, 0.0], [2.8, 0.0, 0.0], [15.0, 15.0, 15.0]])
+    field = shell_field_channels(beside_a_pair, np.array([[15.0, 15.3, 15.5], [0.0, 0.3, 0.5]]))
+    assert not field[:, 0].any() and field[:, 1].any()
     shape = (12, 12, 20)
     grid = model_inputs(hcp_mg, shape, "sad+engine-valence+shell-field", "gpaw")[-len(SHELL_FIELD_CHANNELS):]
     grid_points = Grid(hcp_mg.cell.array, shape).cart_coords().reshape(-1, 3)

@@ -117,6 +117,8 @@ PSEUDO_ATOM_CHANNELS = ("pseudo_atoms_elf", "pseudo_atoms_log_density")
 SHELL_FIELD_RADIUS_ANGSTROM = 1.5
 """Atoms closer than this to a point give it their shell field (cosine weight, zero at it)."""
 SHELL_FIELD_L_MAX = 8
+SHELL_FIELD_NEAR_ANGSTROM = 0.25
+"""Closer to an atom than about this, a point's direction from it fades out of its l > 0 channels."""
 SHELL_FIELD_CENTRES = (1.0, 1.2, 1.45, 1.75)
 """Neighbour distances, in units of the atom's nearest-neighbour distance, of the field's radial
 Gaussians (width SHELL_FIELD_WIDTH; bcc's second shell lies at 1.15, fcc's and sc's at 1.41)."""
@@ -265,7 +267,7 @@ def shell_field_channels(atoms: Atoms, points: np.ndarray, pairs=None) -> np.nda
         sum_A c(d_A) g_l(d_A) sum_N G_n(R_AN / R1_A) c'(R_AN / R1_A) P_l(u_A . n_AN) / SHELL_FIELD_SCALE
 
     over the atoms A within SHELL_FIELD_RADIUS_ANGSTROM of the point (d_A away, u_A the unit vector
-    from A to the point, c the cosine cutoff at that radius, g_l = 1 - exp(-(d / 0.25 Å)²) for l > 0
+    from A to the point, c the cosine cutoff at that radius, g_l = 1 - exp(-(d / SHELL_FIELD_NEAR_ANGSTROM)²) for l > 0
     and 1 for l = 0) and A's neighbours N (periodic images included) at R_AN along n_AN, R1_A A's
     nearest-neighbour distance, G_n Gaussians at SHELL_FIELD_CENTRES, c' a cosine cutoff at
     SHELL_FIELD_REACH and P_l the Legendre polynomials: the l-th harmonic of A's neighbour shells
@@ -283,7 +285,7 @@ def shell_field_channels(atoms: Atoms, points: np.ndarray, pairs=None) -> np.nda
     field = np.einsum("qml,qmn->qln", legendre, radial[pairs.atom])
     weight = 0.5 * (np.cos(np.pi * distance / SHELL_FIELD_RADIUS_ANGSTROM) + 1)
     near_field = np.ones((len(distance), SHELL_FIELD_L_MAX + 1))
-    near_field[:, 1:] = (1 - np.exp(-((distance / 0.25) ** 2)))[:, None]
+    near_field[:, 1:] = (1 - np.exp(-((distance / SHELL_FIELD_NEAR_ANGSTROM) ** 2)))[:, None]
     terms = (field * (weight[:, None] * near_field)[:, :, None]).reshape(len(distance), len(SHELL_FIELD_CHANNELS)) / SHELL_FIELD_SCALE
     out = np.stack([np.bincount(pairs.point, terms[:, c], len(points)) for c in range(terms.shape[1])])
     return out.astype(np.float32)
@@ -301,7 +303,7 @@ def _neighbour_shells(atoms: Atoms) -> tuple[np.ndarray, np.ndarray]:
     first, vector = neighbor_list("iD", atoms, search) if finite.any() else (np.zeros(0, dtype=int), np.zeros((0, 3)))
     length = np.linalg.norm(vector, axis=1)
     relative = length / nearest[first]
-    keep = relative < SHELL_FIELD_REACH
+    keep = np.isfinite(nearest[first]) & (relative < SHELL_FIELD_REACH)
     order = np.argsort(first[keep], kind="stable")
     first, vector, length, relative = (a[keep][order] for a in (first, vector, length, relative))
     counts = np.bincount(first, minlength=len(atoms))
