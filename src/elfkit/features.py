@@ -294,9 +294,19 @@ def shell_field_channels(atoms: Atoms, points: np.ndarray, pairs=None) -> np.nda
 def _neighbour_shells(atoms: Atoms) -> tuple[np.ndarray, np.ndarray]:
     """Per atom, the unit vectors (N, M, 3) to its neighbours within SHELL_FIELD_REACH of its
     nearest-neighbour distance and their radial weights (N, M, len(SHELL_FIELD_CENTRES)), zero-padded
-    to the largest count M (`shell_field_channels`)."""
+    to the largest count M (`shell_field_channels`). Found once per structure (`_shells_of`): a
+    prediction asks for the field of the same structure one batch of points at a time."""
+    as_bytes = [np.asarray(a, dtype=t).tobytes() for a, t in ((atoms.numbers, np.int64), (atoms.positions, float), (atoms.cell.array, float), (atoms.pbc, bool))]
+    return _shells_of(*as_bytes)
+
+
+@lru_cache(maxsize=8)
+def _shells_of(numbers: bytes, positions: bytes, cell: bytes, pbc: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """`_neighbour_shells` of the structure these bytes hold (read-only arrays)."""
     from ase.neighborlist import neighbor_list
 
+    atoms = Atoms(np.frombuffer(numbers, dtype=np.int64), positions=np.frombuffer(positions).reshape(-1, 3),
+                  cell=np.frombuffer(cell).reshape(3, 3), pbc=np.frombuffer(pbc, dtype=bool))
     nearest = _nearest_neighbour_distances(atoms)
     finite = np.isfinite(nearest)
     search = SHELL_FIELD_REACH * float(nearest[finite].max(initial=0.0))
@@ -314,6 +324,7 @@ def _neighbour_shells(atoms: Atoms) -> tuple[np.ndarray, np.ndarray]:
     directions[first, slot] = vector / length[:, None]
     cutoff = 0.5 * (np.cos(np.pi * relative / SHELL_FIELD_REACH) + 1)
     radial[first, slot] = np.exp(-(((relative[:, None] - np.asarray(SHELL_FIELD_CENTRES)) / SHELL_FIELD_WIDTH) ** 2)) * cutoff[:, None]
+    directions.flags.writeable = radial.flags.writeable = False
     return directions, radial
 
 
