@@ -38,23 +38,22 @@ def smoothstep(x: np.ndarray, low: float, high: float) -> np.ndarray:
     return t * t * (3 - 2 * t)
 
 
-def smooth_template_score(atoms, values: np.ndarray) -> float:
-    """The basin-free candidate score (dimensionless) of the module docstring for an ELF grid of `atoms`."""
+def smooth_template_score(elf) -> float:
+    """The basin-free candidate score (dimensionless) of the module docstring for an ELF Field."""
     from elfkit.analysis.metrics import nearest_neighbour_distance, nucleus_distances
 
-    frac = np.stack(np.meshgrid(*[np.arange(n) / n for n in values.shape], indexing="ij"), -1).reshape(-1, 3)
-    ratio = nucleus_distances(atoms, frac) / nearest_neighbour_distance(atoms, None)
-    elf = values.ravel().astype(np.float64)
-    return float(np.mean(elf * smoothstep(elf, 0.45, 0.55) * smoothstep(ratio, 0.30, 0.40)))
+    ratio = nucleus_distances(elf.atoms, elf.grid.frac_coords().reshape(-1, 3)) / nearest_neighbour_distance(elf.atoms, None)
+    values = elf.values.ravel().astype(np.float64)
+    return float(np.mean(values * smoothstep(values, 0.45, 0.55) * smoothstep(ratio, 0.30, 0.40)))
 
 
 def both_scores(atoms, values: np.ndarray) -> dict[str, float]:
-    """Both scores of one ELF grid."""
+    """Both scores of one ELF grid of `atoms`."""
     from elfkit.analysis.templates import template_basins, template_score
     from elfkit.field import Field
 
     field = Field(atoms, values.astype(np.float32), "elf")
-    return {"basins": template_score(template_basins(field), atoms.get_volume()), "smooth": smooth_template_score(atoms, values)}
+    return {"basins": template_score(template_basins(field), atoms.get_volume()), "smooth": smooth_template_score(field)}
 
 
 def rankings(rows: list[dict], first: str, second: str) -> dict:
