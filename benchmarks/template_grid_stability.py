@@ -6,13 +6,14 @@
 Each cell's DFT ELF is resampled onto a grid `--refine` times finer per axis (elfkit's periodic
 cubic spline, `elfkit.predict.resample_periodic`) and scored on both grids by two scores:
 
-- `basins`: elfkit's template score (`elfkit.analysis.templates.template_score`): interstitial
-  basins of ELF >= 0.5, a basin interstitial when its maximum lies farther than 0.35 of the
+- `basins`: elfkit's template score until 2026-12-06, the sum over interstitial basins
+  (`elfkit.analysis.templates.template_basins`) whose maximum ELF is at least 0.5 of maximum ELF x
+  basin volume / cell volume, a basin interstitial when its maximum lies farther than 0.35 of the
   shortest interatomic distance from every nucleus;
-- `smooth`: a basin-free candidate, the cell mean of ELF x s(ELF; 0.45, 0.55) x s(r / d_min; 0.30,
-  0.40), s a smoothstep from 0 to 1 between its two bounds, r the distance (Å) to the nearest
-  nucleus and d_min the shortest interatomic distance (Å): no whole basin changes side when a
-  maximum moves by one voxel.
+- `smooth`: elfkit's template score since (`elfkit.analysis.templates.template_score`), the cell
+  mean of ELF x s(ELF; 0.45, 0.55) x s(r / d_min; 0.30, 0.40), s a smoothstep from 0 to 1 between
+  its two bounds, r the distance (Å) to the nearest nucleus and d_min the shortest interatomic
+  distance (Å): no whole basin changes side when a maximum moves by one voxel.
 
 A score worth ranking by gives DFT and finer-grid DFT the same order: the JSON holds their
 Spearman rho over all cells and per volume fraction V/V0, and the largest change of a score. With
@@ -32,28 +33,21 @@ RESULTS = Path(__file__).resolve().parent / "results" / "template_grid_stability
 SCORES = ("basins", "smooth")
 
 
-def smoothstep(x: np.ndarray, low: float, high: float) -> np.ndarray:
-    """0 below `low`, 1 above `high`, the cubic smoothstep between."""
-    t = np.clip((x - low) / (high - low), 0.0, 1.0)
-    return t * t * (3 - 2 * t)
+def basin_template_score(elf) -> float:
+    """The former basin template score (dimensionless) of the module docstring for an ELF Field."""
+    from elfkit.analysis.templates import TEMPLATE_ELF, template_basins
 
-
-def smooth_template_score(elf) -> float:
-    """The basin-free candidate score (dimensionless) of the module docstring for an ELF Field."""
-    from elfkit.analysis.metrics import nearest_neighbour_distance, nucleus_distances
-
-    ratio = nucleus_distances(elf.atoms, elf.grid.frac_coords().reshape(-1, 3)) / nearest_neighbour_distance(elf.atoms, None)
-    values = elf.values.ravel().astype(np.float64)
-    return float(np.mean(values * smoothstep(values, 0.45, 0.55) * smoothstep(ratio, 0.30, 0.40)))
+    kept = [b for b in template_basins(elf) if b.interstitial and b.elf >= TEMPLATE_ELF]
+    return float(sum(b.elf * b.volume_angstrom3 for b in kept) / elf.atoms.get_volume())
 
 
 def both_scores(atoms, values: np.ndarray) -> dict[str, float]:
     """Both scores of one ELF grid of `atoms`."""
-    from elfkit.analysis.templates import template_basins, template_score
+    from elfkit.analysis.templates import template_score
     from elfkit.field import Field
 
     field = Field(atoms, values.astype(np.float32), "elf")
-    return {"basins": template_score(template_basins(field), atoms.get_volume()), "smooth": smooth_template_score(field)}
+    return {"basins": basin_template_score(field), "smooth": template_score(field)}
 
 
 def rankings(rows: list[dict], first: str, second: str) -> dict:

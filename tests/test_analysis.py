@@ -14,11 +14,11 @@ from scipy import ndimage
 from elfkit.analysis.critical import counts, critical_points, match_critical_points, morse_sum
 from elfkit.analysis.metrics import compare
 from elfkit.analysis.network import dimensionality_vs_isovalue, domains, molecularity_index, networking_value
-from elfkit.analysis.templates import template_basins, template_score
+from elfkit.analysis.templates import BAND_HALF_WIDTH, NUCLEAR_RADIUS_FRACTION, smoothstep, template_basins, template_score
 from elfkit.errors import GridError
 from elfkit.field import Field
 
-from conftest import DATA
+from conftest import DATA, REPO
 
 
 def gaussian_lattice(length, n, sigma, centres, images=2):
@@ -155,7 +155,54 @@ def test_template_basins_find_interstitial_pockets_and_partition_the_cell():
     assert len(pockets) == 2
     assert sum(b.volume_angstrom3 for b in basins) == pytest.approx(cell**3)
     assert sum(b.electrons for b in basins) == pytest.approx(0.01 * cell**3)
-    assert 0.4 < template_score(basins, cell**3) <= 0.9
+
+
+def test_template_score_of_a_uniform_elf_is_its_value_outside_the_cores():
+    """Known answer: a uniform ELF c >= 0.55 around one atom of a cubic cell scores c times the
+    cell fraction outside the smoothed core sphere (radius 0.35 of the lattice constant, the
+    nearest-neighbour distance); below 0.45 it scores 0."""
+    from scipy.integrate import quad
+
+    length = 3.0
+    atoms = Atoms("Na", positions=[[0.4, 0.2, 0.1]], cell=[length] * 3, pbc=True)
+    outer = (NUCLEAR_RADIUS_FRACTION + BAND_HALF_WIDTH) * length
+    core = quad(lambda r: 4 * np.pi * r**2 * (1 - smoothstep(r / length, NUCLEAR_RADIUS_FRACTION, BAND_HALF_WIDTH)), 0, outer)[0]
+    for value, expected in ((0.8, 0.8 * (1 - core / length**3)), (0.6, 0.6 * (1 - core / length**3)), (0.44, 0.0)):
+        assert template_score(Field(atoms, np.full((48, 48, 48), value), "elf")) == pytest.approx(expected, abs=1e-4)
+
+
+def test_template_score_lies_in_zero_one_and_ignores_translation_permutation_and_tiling():
+    """Bounds, and the score as a property of the crystal: the same for every origin (atoms and
+    grid shifted by a whole number of grid steps), every atom order and a 2x1x1 supercell."""
+    rng = np.random.default_rng(3)
+    cell = 3.0
+    atoms = Atoms("NaK", positions=[[0.1, 0.2, 0.3], [1.6, 1.4, 1.5]], cell=[cell] * 3, pbc=True)
+    sites = np.array([[1.5, 0.75, 0.1], [0.2, 1.5, 0.75]])
+    values = 0.2 + 0.75 * gaussian_lattice(cell, 30, 0.35, sites, images=1) + 0.02 * rng.random((30, 30, 30))
+    values = np.clip(values, 0, 1)
+    score = template_score(Field(atoms, values, "elf"))
+    assert 0.01 < score < 1
+    assert 0 <= template_score(Field(atoms, rng.random((30, 30, 30)), "elf")) <= 1
+    steps = np.array([3, 5, 7])
+    moved = atoms.copy()
+    moved.translate(steps / 30 * cell)
+    assert template_score(Field(moved, np.roll(values, steps, axis=(0, 1, 2)), "elf")) == pytest.approx(score, abs=1e-9)
+    assert template_score(Field(atoms[[1, 0]], values, "elf")) == pytest.approx(score, abs=1e-9)
+    assert template_score(Field(atoms.repeat((2, 1, 1)), np.concatenate([values, values]), "elf")) == pytest.approx(score, abs=1e-9)
+
+
+def test_template_score_of_a_real_metal_elf_converges_with_the_grid():
+    """The QE ELF of C11b LiAl2 (metals test split, V/V0 1), whose interstitial maxima sit at the
+    core radius, scored on its 45^3 grid and resampled 1.5x finer: the score moves by less than
+    0.005 (a sum over whole basins moved by 0.41 here, `benchmarks/template_grid_stability.py`)."""
+    import elfkit.data
+    from elfkit.predict import resample_periodic
+
+    sample = next(s for s in elfkit.data.open("metals", split="test", root=REPO / "datasets") if s.key == "ad4d8e7f2a93f68d")
+    coarse = template_score(Field(sample.atoms, sample.elf, "elf"))
+    fine = template_score(Field(sample.atoms, resample_periodic(sample.elf, (68, 68, 68)), "elf"))
+    assert coarse > 0.1
+    assert abs(fine - coarse) < 0.005
 
 
 def test_topology_cli_on_real_qe_elf_reports_the_documented_keys():

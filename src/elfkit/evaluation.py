@@ -82,8 +82,7 @@ def reference_topology(ref: Field) -> dict:
     """Networking value and critical points of a reference ELF, computed once per sample."""
     from elfkit.analysis.critical import critical_points, persistence_pairs, plateau_aliases
     from elfkit.analysis.network import networking_value
-
-    from elfkit.analysis.templates import template_basins, template_score
+    from elfkit.analysis.templates import template_score
 
     pairs = persistence_pairs(np.asarray(ref.values, dtype=float))
     points = critical_points(ref, pairs=pairs)
@@ -93,7 +92,7 @@ def reference_topology(ref: Field) -> dict:
         "points": points,
         "maxima_aliases": plateau_aliases(maxima, ref, pairs=pairs),
         "cell": ref.atoms.cell.array,
-        "template_score": template_score(template_basins(ref), ref.atoms.get_volume()),
+        "template_score": template_score(ref),
     }
 
 
@@ -132,7 +131,7 @@ def prototype_scores(pred: Field, reference: dict) -> dict:
     cores, on shells of the engine's semicore states or on the nucleus, where the label depends
     on the engine's valence and core radii."""
     from elfkit.analysis.critical import critical_points, match_critical_points
-    from elfkit.analysis.templates import interstitial, template_basins, template_score
+    from elfkit.analysis.templates import interstitial, template_score
 
     maxima = [p for p in critical_points(pred) if p.type == "maximum"]
     reference_maxima = [p for p in reference["points"] if p.type == "maximum"]
@@ -151,7 +150,7 @@ def prototype_scores(pred: Field, reference: dict) -> dict:
         scores[f"{prefix}maxima_pairs"] = match["value_pairs"]
     return {
         **scores,
-        "template_score": template_score(template_basins(pred), pred.atoms.get_volume()),
+        "template_score": template_score(pred),
         "template_score_ref": reference["template_score"],
     }
 
