@@ -540,7 +540,7 @@ def test_every_metals_gpaw_element_and_pair_is_in_train_and_test():
         elements = tuple(sorted(set(Atoms(r["formula"]).get_chemical_symbols())))
         by_elements.setdefault(elements, {}).setdefault(r["split"], set()).add(r["group"])
     assert sum(len(e) == 1 for e in by_elements) == 10
-    assert sum(len(e) == 2 for e in by_elements) == 11
+    assert sum(len(e) == 2 for e in by_elements) == 21
     for elements, splits in by_elements.items():
         expected = {"train": 2, "val": 1, "test": 1} if len(elements) == 1 else {"train": 1, "test": 1}
         assert {s: len(g) for s, g in splits.items()} == expected, elements
