@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from elfkit.analysis.metrics import nearest_neighbour_distance, nucleus_distances
+from elfkit.analysis.metrics import distance_to_nearest_nucleus, nearest_neighbour_distance, nucleus_distances
 from elfkit.field import Field
 
 NUCLEAR_RADIUS_FRACTION = 0.35
@@ -116,7 +116,7 @@ def smoothstep(x: np.ndarray, centre: float, half_width: float) -> np.ndarray:
 def template_score(elf: Field) -> float:
     """S of the module docstring (dimensionless, 0..1) for an ELF on its grid."""
     values = elf.values.ravel().astype(np.float64)
-    radius = nucleus_distances(elf.atoms, elf.grid.frac_coords().reshape(-1, 3)) / nearest_neighbour_distance(elf.atoms, None)
+    radius = distance_to_nearest_nucleus(elf.atoms, elf.values.shape).ravel() / nearest_neighbour_distance(elf.atoms, None)
     weight = smoothstep(values, TEMPLATE_ELF, BAND_HALF_WIDTH) * smoothstep(radius, NUCLEAR_RADIUS_FRACTION, BAND_HALF_WIDTH)
     return float(np.mean(values * weight))
 
