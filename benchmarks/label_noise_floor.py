@@ -3,6 +3,7 @@
     python benchmarks/label_noise_floor.py --dataset metals --split test --cells 20 [--workers 2]
         [--kspacing-scale 0.75] [--cutoff-scale 1.25] [--model metals]
     python benchmarks/label_noise_floor.py --dataset hydrogen-crystals --groups Cmca-4 I4_1/amd --model hydrogen
+    python benchmarks/label_noise_floor.py --dataset metals-900 --keys KEY... --tag rings --model metals
 
 Each chosen cell (spread evenly over the split) is recomputed by the engine that labelled the
 dataset, on the label's grid, with denser k-points (k-spacing x `--kspacing-scale`) and a higher
@@ -16,8 +17,9 @@ for hydrogen the recall of maxima and saddles and the networking value error). W
 label's own engine scores here is the floor under a model's scores that no model can be asked
 to beat: maxima that a converged change of settings creates or removes are noise of the label,
 not structure. With `--model` the model's prediction is scored on the same cells by the same
-functions. Tighter fields are kept in --work (one .npz per cell) and reused. Writes
-benchmarks/results/label_noise_floor_DATASET_SPLIT.json.
+functions. `--keys` takes chosen cells (the sample keys of `elfkit evaluate`'s JSON) instead of a
+spread. Tighter fields are kept in --work (one .npz per cell) and reused. Writes
+benchmarks/results/label_noise_floor_DATASET_SPLIT.json (…_SPLIT_TAG.json with `--tag`).
 """
 
 from __future__ import annotations
@@ -72,10 +74,10 @@ MEANS = ("r2", "recall_maxima", "recall_interstitial_maxima", "recall_saddles", 
 """Scores averaged over the cells in the JSON's summary (those a cell has)."""
 
 
-def spread(dataset, cells: int, groups: list[str] | None) -> list:
+def spread(dataset, cells: int, groups: list[str] | None, keys: list[str] | None = None) -> list:
     """`cells` samples spread evenly over `dataset` (all of them when it has fewer), only those of
-    a group whose name contains one of `groups` when given."""
-    samples = [s for s in dataset if not groups or any(g in s.group for g in groups)]
+    a group whose name contains one of `groups`, and only those whose key is in `keys`, when given."""
+    samples = [s for s in dataset if (not groups or any(g in s.group for g in groups)) and (not keys or s.key in keys)]
     return samples[:: max(1, len(samples) // cells)][:cells]
 
 
@@ -98,12 +100,15 @@ def summarise(rows: list[dict]) -> dict:
 def main() -> None:
     """Recompute, score, print one line per cell and write the JSON."""
     import elfkit.data
+    from elfkit.predict import get_model
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="metals")
     parser.add_argument("--split", default="test")
     parser.add_argument("--cells", type=int, default=20)
     parser.add_argument("--groups", nargs="+", help="only groups whose name contains one of these")
+    parser.add_argument("--keys", nargs="+", help="only the samples with these keys")
+    parser.add_argument("--tag", default="", help="suffix of the JSON's name, for a chosen subset")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--kspacing-scale", type=float, default=0.75)
     parser.add_argument("--cutoff-scale", type=float, default=1.25)
@@ -114,7 +119,7 @@ def main() -> None:
     labels, scales = dataset.manifest["labels"], (args.kspacing_scale, args.cutoff_scale)
     work = args.work / args.dataset
     work.mkdir(parents=True, exist_ok=True)
-    samples = spread(dataset, args.cells, args.groups)
+    samples = spread(dataset, args.cells, args.groups, args.keys)
     rows = []
     with ProcessPoolExecutor(args.workers) as pool:
         for cell in pool.map(cell_rows, samples, [labels] * len(samples), [scales] * len(samples), [work] * len(samples),
@@ -122,11 +127,12 @@ def main() -> None:
             rows += cell
             print(json.dumps({k: v for k, v in cell[0].items() if k in ("structure", "volume_fraction") + MEANS}), flush=True)
     summary = summarise(rows)
-    out = RESULTS / f"label_noise_floor_{args.dataset}_{args.split}.json"
+    out = RESULTS / f"label_noise_floor_{args.dataset}_{args.split}{'_' + args.tag if args.tag else ''}.json"
     out.write_text(json.dumps({
-        "reference": f"{args.dataset} labels ({labels['engine']}), {args.split} split, {len(samples)} cells spread over it",
+        "reference": f"{args.dataset} labels ({labels['engine']}), {args.split} split, {len(samples)} cells {'chosen by key' if args.keys else 'spread over it'}",
         "tighter": f"{labels['engine']} at k-spacing x{args.kspacing_scale:g}, cutoff x{args.cutoff_scale:g}, same smearing and grid",
-        "model": args.model, "summary": summary, "rows": rows,
+        "model": args.model, "model_sha256": get_model(args.model).sha256 if args.model else None,
+        "summary": summary, "rows": rows,
     }, indent=1, default=float))
     print(json.dumps(summary, indent=1, default=float))
 

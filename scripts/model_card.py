@@ -31,7 +31,7 @@ METAL_LIMITS = [
     "- Trained on metals only, in common unary and binary prototypes from ambient volume to half; hydrogen, "
     "hydrides and elements outside the list above get a warning and are not expected to be accurate.",
     "- Labels come from two engines whose valence shells differ (see What it predicts); the model reads the SAD of "
-    "exactly the labelling engine's valence electrons (features `sad+engine-valence`) and predicts the ELF of the engine "
+    "exactly the labelling engine's valence electrons (features `{features}`) and predicts the ELF of the engine "
     "`elfkit dft` would use: QE where elfkit has a pseudopotential for every element, else GPAW. Near the nuclei the "
     "valence ELF depends on that pseudopotential or setup, so it is that engine's ELF the model reproduces.",
 ]
@@ -122,7 +122,8 @@ def card(model: str, evaluations: list[dict]) -> str:
         if "summary" in result:
             mine["summary"] = {m: row for m, row in result["summary"].items() if m in (meta["name"], BASELINE)}
         lines += ["", f"### `{result['dataset']}`, split `{result['split']}`", "", markdown_table(mine)]
-    limits = HYDROGEN_LIMITS if domain.get("elements") == ["H"] else METAL_LIMITS
+    limits = HYDROGEN_LIMITS if domain.get("elements") == ["H"] else [
+        line.format(features=config["model"].get("features")) for line in METAL_LIMITS]
     if meta["config"].get("species"):
         limits = [SPECIES_LIMIT.format(how=species_design(meta["config"])), *limits[1:]]
     lines += [

@@ -64,7 +64,7 @@ def test_the_metals_model_is_shipped_with_its_card_and_the_three_metal_datasets(
     assert path.with_suffix(".md").is_file()
     metadata = load_model("metals").metadata
     assert [d["name"] for d in metadata["datasets"]] == ["metals", "metals-900", "metals-gpaw"]
-    assert metadata["train_config"]["model"]["features"] == "sad+engine-valence"
+    assert metadata["train_config"]["model"]["features"] == "sad+engine-valence+shell-field"
     assert {"La", "Y", "Ca"} <= set(metadata["domain"]["elements"]) and "H" not in metadata["domain"]["elements"]
 
 
