@@ -116,11 +116,15 @@ class Sample:
     temperature_k: float | None = None
     stress_gpa: np.ndarray | None = None
     metadata: dict = field(default_factory=dict)
+    stored_key: str | None = None
+    """The key a dataset stored this sample under (set when read back, `sample_from`)."""
 
     @property
     def key(self) -> str:
-        """The structure hash."""
-        return structure_hash(self.atoms)
+        """The structure hash; for a sample read from a dataset, the key stored with it: hashing
+        the read-back positions again can flip a digit rounded at the 1e-5 edge (fractional
+        coordinates solved on another BLAS), and a key must name the same sample everywhere."""
+        return self.stored_key or structure_hash(self.atoms)
 
     def row(self) -> dict:
         """Manifest row (without split and shard)."""
@@ -202,6 +206,7 @@ def sample_from(row: dict, arrays: dict[str, np.ndarray]) -> Sample:
         temperature_k=row["temperature_k"],
         stress_gpa=arrays[f"{k}.stress"],
         metadata=row.get("metadata", {}),
+        stored_key=k,
     )
 
 
