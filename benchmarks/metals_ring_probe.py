@@ -44,15 +44,17 @@ def parse_value(text: str):
 
 
 def probe_config(path: Path, overrides: list[str], steps: int, threads: int):
-    """The training config of `path` with overrides (`model.KEY=VALUE` by default, or
-    `losses.KEY=VALUE` / `points.KEY=VALUE`), `steps` and `threads`, validated again."""
+    """The training config of `path` with overrides (`KEY=VALUE` of the model, or of the config
+    itself when KEY is one of its own fields such as `seed`; `losses.KEY=VALUE` / `points.KEY=VALUE`),
+    `steps` and `threads`, validated again."""
     from elfkit.train.config import TrainConfig, load_config
 
     config = load_config(path).model_dump(mode="json")
     for item in overrides:
         key, _, value = item.partition("=")
         section, _, name = key.rpartition(".")
-        config[section or "model"][name] = parse_value(value)
+        target = config[section] if section else config if name in config and name != "model" else config["model"]
+        target[name] = parse_value(value)
     config |= {"steps": steps, "threads": threads, "warmup_steps": min(config["warmup_steps"], steps // 10), "validate_every": steps,
                "checkpoint_minutes": 3.0}
     return TrainConfig.model_validate(config)

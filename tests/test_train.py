@@ -83,7 +83,8 @@ def test_configs_are_validated_with_the_file_named(tmp_path, config_file):
                           ("name: x\nsteps: 5\narchitecture: point\npoints: {nuclei: true}\n", "points.nuclei"),
                           ("name: x\nsteps: 5\narchitecture: point\npoints: {critical: 0.2}\n", "points.critical"),
                           ("name: x\nsteps: 5\npoints: {critical: 1.5}\n", "critical"),
-                          ("name: x\nsteps: 5\narchitecture: point\nlosses: {grad: false, pers: true}\n", "losses.pers")):
+                          ("name: x\nsteps: 5\narchitecture: point\nlosses: {grad: false, pers: true}\n", "losses.pers"),
+                          ("name: x\nsteps: 5\narchitecture: point\nlosses: {grad: false, slope: true}\n", "losses.slope")):
         bad.write_text(text)
         with pytest.raises(ConfigError, match=f"bad.yaml.*{problem}"):
             load_config(bad)
@@ -239,6 +240,19 @@ def test_pair_grad_loss_is_the_error_of_the_differences():
     assert float(loss.detach()) == 0.0 and none.grad is not None
 
 
+def critical_pool_trainer(point_config_file, tmp_path, loss: str):
+    """A point trainer of the tiny config with critical-point pools (0.3) and `loss` on, its data loaded."""
+    from elfkit.train.points import PointTrainer
+
+    config = yaml.safe_load(point_config_file.read_text())
+    config["points"]["critical"], config["losses"][loss] = 0.3, True
+    path = tmp_path / f"tiny{loss}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    trainer = PointTrainer(load_config(path), tmp_path / "run")
+    trainer.load_data()
+    return trainer
+
+
 def test_persistence_pairs_of_critical_pools_join_each_maximum_to_its_saddle(data_root, point_config_file, tmp_path, monkeypatch):
     """On a grid: each pair from `maximum_saddle_pairs` is a maximum and a saddle whose ELF
     difference is the maximum's persistence (at least CRITICAL_PERSISTENCE); in the tiny
@@ -246,7 +260,7 @@ def test_persistence_pairs_of_critical_pools_join_each_maximum_to_its_saddle(dat
     of its pools, and a step logs the PERS loss."""
     import elfkit.data
     from elfkit.analysis.critical import persistence_pairs
-    from elfkit.train.points import CRITICAL_PERSISTENCE, PointTrainer, maximum_saddle_pairs
+    from elfkit.train.points import CRITICAL_PERSISTENCE, maximum_saddle_pairs
 
     monkeypatch.setenv("ELFKIT_DATA_DIR", str(data_root))
     sample = next(iter(elfkit.data.open("tiny", split="train")))
@@ -256,12 +270,7 @@ def test_persistence_pairs_of_critical_pools_join_each_maximum_to_its_saddle(dat
     finite = (pairs.index == 3) & (pairs.persistence >= CRITICAL_PERSISTENCE) & np.isfinite(pairs.persistence)
     assert len(ends) == finite.sum() > 0
     assert np.allclose(np.sort(flat[ends[:, 0]] - flat[ends[:, 1]]), np.sort(pairs.persistence[finite]))
-    config = yaml.safe_load(point_config_file.read_text())
-    config["points"]["critical"], config["losses"]["pers"] = 0.3, True
-    path = tmp_path / "tinypers.yaml"
-    path.write_text(yaml.safe_dump(config))
-    trainer = PointTrainer(load_config(path), tmp_path / "run")
-    trainer.load_data()
+    trainer = critical_pool_trainer(point_config_file, tmp_path, "pers")
     pool = trainer.train_pools[0]
     assert pool.pairs.shape[1] == 2 and len(pool.pairs) > 0
     assert (pool.elf[pool.pairs[:, 0]] - pool.elf[pool.pairs[:, 1]] >= CRITICAL_PERSISTENCE - 1e-6).all()
@@ -270,6 +279,36 @@ def test_persistence_pairs_of_critical_pools_join_each_maximum_to_its_saddle(dat
     assert batch.pair_ref.shape[1] >= len(pool.pairs) and set(pool.elf[pool.pairs[:, 0]].tolist()) <= set(batch.pair_ref[0].tolist())
     record = trainer.train_step()
     assert np.isfinite(record["loss_pers"]) and record["loss_pers"] > 0
+
+
+def test_slope_pairs_straddle_each_critical_point_and_a_slope_step_logs_its_loss(data_root, point_config_file, tmp_path, monkeypatch):
+    """`critical_slope_pairs` gives, for each DFT maximum and saddle, its two neighbours along each
+    axis (two grid steps apart, the critical point midway; both lower than a maximum); a SLOPE
+    batch reads every such pair of its pools and a step logs the SLOPE loss."""
+    import elfkit.data
+    from elfkit.analysis.critical import persistence_pairs
+    from elfkit.train.points import CRITICAL_PERSISTENCE, critical_slope_pairs
+
+    monkeypatch.setenv("ELFKIT_DATA_DIR", str(data_root))
+    sample = next(iter(elfkit.data.open("tiny", split="train")))
+    elf = sample.elf.astype(float)
+    pairs = persistence_pairs(elf)
+    ends = critical_slope_pairs(pairs, elf.shape)
+    kept = (pairs.persistence >= CRITICAL_PERSISTENCE) & np.isin(pairs.index, (2, 3))
+    assert len(ends) == 3 * kept.sum() > 0
+    first, second = (np.stack(np.unravel_index(ends[:, n], elf.shape), axis=1) for n in (0, 1))
+    step = (first - second) % np.array(elf.shape)
+    assert ((step == 2) | (step == 0)).all() and ((step == 2).sum(axis=1) == 1).all()
+    maxima = np.repeat(pairs.index[kept] == 3, 3)
+    centre = np.repeat(elf[tuple(pairs.vertices[kept].T)], 3)
+    assert (elf.ravel()[ends[maxima]] <= centre[maxima, None]).all()
+    trainer = critical_pool_trainer(point_config_file, tmp_path, "slope")
+    pool = trainer.train_pools[0]
+    assert pool.slopes.shape[1] == 2 and len(pool.slopes) > 0
+    batch = trainer.training_batch(0, np.random.default_rng(1))
+    assert batch.slope_pred.shape == batch.slope_ref.shape and batch.slope_ref.shape[1] >= len(pool.slopes)
+    record = trainer.train_step()
+    assert np.isfinite(record["loss_slope"]) and record["loss_slope"] > 0
 
 
 @pytest.mark.parametrize("config_name", ["config_file", "point_config_file", "learned_point_config_file", "paired_point_config_file"])

@@ -29,13 +29,16 @@ class LossWeights(BaseModel):
     For the point model, `grad` draws the training pools as pairs of nearby grid points and
     compares the ELF differences across them (`elfkit.train.losses.pair_grad_loss`); `pers`
     compares the differences between each DFT maximum of the pools (`points.critical`) and the
-    saddle it pairs with, the maximum's persistence (`elfkit.train.points.maximum_saddle_pairs`)."""
+    saddle it pairs with, the maximum's persistence (`elfkit.train.points.maximum_saddle_pairs`);
+    `slope` compares the central differences across each DFT maximum and saddle of those pools
+    (`elfkit.train.points.critical_slope_pairs`), which pin where the critical point lies."""
 
     model_config = ConfigDict(extra="forbid")
     vox: bool = True
     hist: bool = True
     grad: bool = True
     pers: bool = False
+    slope: bool = False
     hist_points: int = Field(32768, gt=0)
 
 
@@ -101,6 +104,9 @@ class TrainConfig(BaseModel):
                              "set one of them off")
         if self.losses.pers and not (self.architecture == Architecture.POINT and self.points.critical):
             raise ValueError("losses.pers compares the maxima and saddles of critical-point pools: "
+                             "set architecture: point and points.critical above 0")
+        if self.losses.slope and not (self.architecture == Architecture.POINT and self.points.critical):
+            raise ValueError("losses.slope compares differences across the maxima and saddles of critical-point pools: "
                              "set architecture: point and points.critical above 0")
         return self
 

@@ -59,20 +59,23 @@ def _sample_for_step(config: TrainConfig, step: int, count: int) -> tuple[int, n
 
 
 def _loss_names(config: TrainConfig) -> list[str]:
-    return [name for name in ("vox", "hist", "grad", "pers") if getattr(config.losses, name)]
+    return [name for name in ("vox", "hist", "grad", "pers", "slope") if getattr(config.losses, name)]
 
 
 @dataclass
 class Batch:
     """A training step's predicted and reference ELF (dimensionless), whether they are whole
-    periodic grids, and for the PERS loss the predicted and reference ELF at (2, K) pairs of a
-    DFT maximum (row 0) and the saddle it pairs with (row 1)."""
+    periodic grids, for the PERS loss the predicted and reference ELF at (2, K) pairs of a
+    DFT maximum (row 0) and the saddle it pairs with (row 1), and for the SLOPE loss at (2, K)
+    pairs of the two neighbours of a DFT critical point along a grid axis."""
 
     pred: torch.Tensor
     ref: torch.Tensor
     periodic: bool
     pair_pred: torch.Tensor | None = None
     pair_ref: torch.Tensor | None = None
+    slope_pred: torch.Tensor | None = None
+    slope_ref: torch.Tensor | None = None
 
 
 class Trainer:
@@ -212,6 +215,8 @@ class Trainer:
             terms["grad"] = self.grad_term(batch.pred, batch.ref, batch.periodic)
         if "pers" in self.weights.names:
             terms["pers"] = pair_grad_loss(batch.pair_pred, batch.pair_ref)
+        if "slope" in self.weights.names:
+            terms["slope"] = pair_grad_loss(batch.slope_pred, batch.slope_ref)
         terms = {name: terms[name] for name in self.weights.names}
         total = self.weights(terms)
         if config.species_residual_decay:

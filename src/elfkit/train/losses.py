@@ -6,7 +6,10 @@ of points: exact W1 between the two empirical distributions, differentiable thro
 GRAD: mean absolute error of the finite differences along the three grid axes (periodic
 differences on whole cells; for the point model, the differences across pairs of nearby probe
 points). PERS (point model): the same error of the differences between each DFT ELF maximum and
-the saddle it pairs with, i.e. of the maxima's persistence. Balanced by learned uncertainty
+the saddle it pairs with, i.e. of the maxima's persistence. SLOPE (point model): the same error
+of the central differences across each DFT maximum and saddle (its two face neighbours along
+each grid axis), which vanish at the critical point: an error there moves the predicted
+critical point off the DFT one, however small the values' error. Balanced by learned uncertainty
 weights (Kendall, Gal and Cipolla 2018, Laplace form for L1 terms):
 total = sum_i exp(-s_i) L_i + s_i.
 """
@@ -47,7 +50,7 @@ def grad_loss(pred: torch.Tensor, ref: torch.Tensor, periodic: bool) -> torch.Te
 def pair_grad_loss(pred: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     """Mean absolute error of the ELF differences across pairs of points, (2, P) each (row 1
     holds the partners of row 0): GRAD on pairs of nearby points, PERS on DFT maxima and the
-    saddles they pair with. Zero (with a gradient) when there are no pairs."""
+    saddles they pair with, SLOPE on the two neighbours of a critical point. Zero (with a gradient) when there are no pairs."""
     if pred.shape[-1] == 0:
         return pred.sum() * 0.0
     return ((pred[0] - pred[1]) - (ref[0] - ref[1])).abs().mean()

@@ -10,7 +10,8 @@ the pools hold pairs of nearby points (`paired_pool_indices`), whose ELF differe
 compares (seed 004's GRAD for scattered points; a point config without `losses.grad: false`
 gets it, as the default of `LossWeights`). With `points.critical` the pools also hold each DFT
 maximum and the saddle it pairs with (`maximum_saddle_pairs`), whose ELF difference (the
-maximum's persistence) the PERS loss compares.
+maximum's persistence) the PERS loss compares, and the two face neighbours of each DFT maximum
+and saddle along each axis (`critical_slope_pairs`), whose difference the SLOPE loss compares.
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ class PointPool:
     elements), as (P, radial len(columns), (l_max + 1)²), which the network reads as it is
     (`PointELF.forward` with `columns`). `near`: the points' `NearPairs` for a model with a
     learned atom environment, else None. `pairs`: (K, 2) rows of the pool's DFT maxima and the
-    saddles they pair with (`maximum_saddle_pairs`), in pools with critical points, else None."""
+    saddles they pair with (`maximum_saddle_pairs`), in pools with critical points, else None.
+    `slopes`: (K, 2) rows of the two neighbours of a DFT critical point along a grid axis
+    (`critical_slope_pairs`), in pools with critical points, else None."""
 
     basis: torch.Tensor
     columns: torch.Tensor
@@ -47,6 +50,7 @@ class PointPool:
     stratum: str
     near: NearPairs | None = None
     pairs: torch.Tensor | None = None
+    slopes: torch.Tensor | None = None
 
 
 def pool_indices(elf: np.ndarray, count: int, weighted_fraction: float, rng: np.random.Generator,
@@ -109,6 +113,19 @@ def maximum_saddle_pairs(pairs, shape: tuple[int, int, int]) -> np.ndarray:
     return np.stack([np.ravel_multi_index(tuple(end.T), tuple(shape)) for end in ends], axis=1).reshape(-1, 2)
 
 
+def critical_slope_pairs(pairs, shape: tuple[int, int, int]) -> np.ndarray:
+    """(3K, 2) flat grid indices (as `critical_indices`) of the two face neighbours, one step
+    either way along each grid axis (periodic), of each of the K maxima and saddles of
+    persistence at least `CRITICAL_PERSISTENCE` in `pairs` (`persistence_pairs` of a grid of
+    `shape`): their ELF difference is the central difference at the critical point, zero where
+    the ELF is smooth there."""
+    kept = (pairs.persistence >= CRITICAL_PERSISTENCE) & np.isin(pairs.index, (2, 3))
+    vertices = pairs.vertices[kept]
+    steps = np.eye(3, dtype=int)
+    ends = [(vertices[:, None, :] + sign * steps[None]) % np.array(shape) for sign in (1, -1)]
+    return np.stack([np.ravel_multi_index(tuple(end.reshape(-1, 3).T), tuple(shape)) for end in ends], axis=1)
+
+
 def rows_of_pairs(index: np.ndarray, flat_pairs: np.ndarray) -> torch.Tensor:
     """(K, 2) rows of a pool of flat grid `index` that hold both ends of each of `flat_pairs`
     (K', 2 flat grid indices); pairs with an end outside the pool are left out."""
@@ -161,6 +178,7 @@ def build_pool(descriptor: dict, sample, count: int, weighted_fraction: float, s
     pool = pool_at(descriptor, sample, index)
     if pairs is not None:
         pool.pairs = rows_of_pairs(index, maximum_saddle_pairs(pairs, sample.elf.shape))
+        pool.slopes = rows_of_pairs(index, critical_slope_pairs(pairs, sample.elf.shape))
     return pool
 
 
@@ -277,24 +295,33 @@ class PointTrainer(Trainer):
     def training_batch(self, index: int, rng: np.random.Generator) -> Batch:
         """`batch_points` probe points from `batch_samples` pools (pool `index` first, then
         random others), their predicted and DFT ELF; with `paired` pools as (2, P): row 1 the
-        partners of row 0. With the PERS loss, also every (maximum, saddle) pair of those pools."""
+        partners of row 0. With the PERS loss, also every (maximum, saddle) pair of those pools;
+        with the SLOPE loss, every pair of neighbours across a critical point of those pools."""
         points = self.config.points
         chosen = [index, *rng.choice(self.sample_count, points.batch_samples - 1)]
         per_pool = max(1, points.batch_points // len(chosen))
-        with_pairs = "pers" in self.weights.names
-        logits, elf, pair_logits, pair_elf = [], [], [], []
+        extras = [name for name in ("pers", "slope") if name in self.weights.names]
+        logits, elf = [], []
+        extra_logits, extra_elf = {name: [] for name in extras}, {name: [] for name in extras}
         for index in chosen:
             pool = self.train_pools[int(index)]
             rows = self._batch_rows(len(pool.elf), per_pool, rng)
-            ends = pool.pairs.T if with_pairs else torch.empty(2, 0, dtype=torch.long)
-            values = self._pool_logits(self.net, pool, torch.cat([rows.flatten(), ends.flatten()]))
+            ends = {name: (pool.pairs if name == "pers" else pool.slopes).T for name in extras}
+            values = self._pool_logits(self.net, pool, torch.cat([rows.flatten(), *(e.flatten() for e in ends.values())]))
             logits.append(values[: rows.numel()].view(rows.shape))
-            pair_logits.append(values[rows.numel():].view(ends.shape))
+            start = rows.numel()
+            for name, end in ends.items():
+                extra_logits[name].append(values[start : start + end.numel()].view(end.shape))
+                extra_elf[name].append(pool.elf[end])
+                start += end.numel()
             elf.append(pool.elf[rows])
-            pair_elf.append(pool.elf[ends])
         batch = Batch(torch.sigmoid(torch.cat(logits, dim=-1)), torch.cat(elf, dim=-1).to(self.device), False)
-        if with_pairs:
-            batch.pair_pred, batch.pair_ref = torch.sigmoid(torch.cat(pair_logits, dim=-1)), torch.cat(pair_elf, dim=-1).to(self.device)
+        for name in extras:
+            pred, ref = torch.sigmoid(torch.cat(extra_logits[name], dim=-1)), torch.cat(extra_elf[name], dim=-1).to(self.device)
+            if name == "pers":
+                batch.pair_pred, batch.pair_ref = pred, ref
+            else:
+                batch.slope_pred, batch.slope_ref = pred, ref
         return batch
 
     def _batch_rows(self, size: int, count: int, rng: np.random.Generator) -> torch.Tensor:
