@@ -471,7 +471,7 @@ def test_run_order_gives_every_prototype_about_the_same_cpu_time(tmp_path):
 
     from elfkit.data.runner import item_scratch, run_order
 
-    spec = SimpleNamespace(kind="prototypes", name="metals")
+    spec = SimpleNamespace(kind="prototypes", name="metals", first=None)
     prototype = {"a": "fcc", "c": "fcc", "e": "fcc", "g": "fcc", "i": "fcc", "b": "L1_2", "d": "L1_2", "f": "L1_2", "h": "B2"}
     natoms = {"fcc": 1, "L1_2": 4, "B2": 2}
     items = [{"key": key, "prototype": p, "natoms": natoms[p], "volume_fraction": 1.0} for key, p in prototype.items()]
@@ -480,12 +480,31 @@ def test_run_order_gives_every_prototype_about_the_same_cpu_time(tmp_path):
     assert order == ["f", "a", "h", "c", "e", "g", "d"]
 
 
+def test_run_order_runs_the_first_block_before_the_rest_and_in_step_within_it(tmp_path):
+    from types import SimpleNamespace
+
+    from elfkit.data.runner import item_scratch, run_order
+    from elfkit.data.spec import FirstItems
+
+    first = FirstItems(prototypes=["B2", "L1_2"], volume_fractions=[0.5], elements=["Ca", "Y"])
+    spec = SimpleNamespace(kind="prototypes", name="metals", first=first)
+    rows = {"a": ("fcc", 0.5), "b": ("B2", 0.5), "c": ("L1_2", 0.5), "d": ("B2", 0.5), "e": ("B2", 1.0), "f": ("fcc", 1.0), "g": ("B2", 0.5)}
+    natoms = {"fcc": 1, "L1_2": 4, "B2": 2}
+    items = [
+        {"key": key, "prototype": p, "natoms": natoms[p], "volume_fraction": v, "elements": ["Li", "Ca"] if key == "g" else ["Ca", "Y"]}
+        for key, (p, v) in rows.items()
+    ]
+    (item_scratch(str(tmp_path), "metals", "f") / "pw.out").write_text("cut off")
+    order = [item["key"] for item in run_order(items, set(), spec, str(tmp_path))]
+    assert order == ["f", "b", "c", "d", "a", "e", "g"]
+
+
 def test_a_partial_metals_900_run_holds_each_of_its_six_elements_in_80_of_its_first_600():
     from collections import Counter
 
     from elfkit.data.runner import run_order
 
-    spec = load_spec(REPO / "specs" / "metals-900.yaml")
+    spec = load_spec(REPO / "specs" / "metals-900.yaml").model_copy(update={"first": None})
     first = run_order(work_items(spec), set(), spec, None)[:600]
     counts = Counter(symbol for item in first for symbol in set(item["elements"]))
     assert min(counts[symbol] for symbol in spec.elements) >= 80, counts

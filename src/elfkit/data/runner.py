@@ -164,7 +164,8 @@ def run_order(items: list[dict], finished: set[str], spec, scratch_root: str | N
     stratum (STRATUM: e.g. the density of a trajectory) has the fewest finished items, so
     that a partial dataset covers the whole range early; ties in key (hash) order. For
     prototypes, so that every prototype gets about the same CPU time (`_prototype_cpu`):
-    a partial run holds many small cells and some of every large one."""
+    a partial run holds many small cells and some of every large one; the items of the
+    spec's `first` block (if any) before all others, in that same order among themselves."""
     field = STRATUM[spec.kind]
     done_per_stratum = Counter(item[field] for item in items if item["key"] in finished)
 
@@ -175,7 +176,8 @@ def run_order(items: list[dict], finished: set[str], spec, scratch_root: str | N
     pending = [item for item in items if item["key"] not in finished]
     if spec.kind == "prototypes":
         cpu = _prototype_cpu(items, finished, pending)
-        return sorted(pending, key=lambda item: (not started(item), cpu[item["key"]], item["key"]))
+        later = (lambda item: not spec.first.holds(item)) if spec.first else (lambda item: False)
+        return sorted(pending, key=lambda item: (not started(item), later(item), cpu[item["key"]], item["key"]))
     return sorted(
         pending,
         key=lambda item: (not started(item), item.get("natoms", 0), done_per_stratum[item[field]], item["key"]),

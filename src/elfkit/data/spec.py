@@ -97,12 +97,28 @@ class HydrogenMDSpec(Strict):
     """Metadata key whose every value gets a test and a train trajectory (elfkit.data.store.stratified_splits)."""
 
 
+class FirstItems(Strict):
+    """The items a partial prototype run computes before all others: those of these
+    `prototypes` at these `volume_fractions` (e.g. where the models miss most) and, when
+    `elements` is given, made of those elements only."""
+
+    prototypes: list[Literal[UNARY + BINARY]] = Field(min_length=1)
+    volume_fractions: list[Annotated[float, Field(gt=0, le=2)]] = Field(min_length=1)
+    elements: list[Metal] | None = None
+
+    def holds(self, item: dict) -> bool:
+        """Whether the work item `item` is one of these."""
+        made_of = self.elements is None or set(item["elements"]) <= set(self.elements)
+        return item["prototype"] in self.prototypes and item["volume_fraction"] in self.volume_fractions and made_of
+
+
 class PrototypeSpec(Strict):
     """Metal-only prototype structures at several volumes; one labelled sample per structure.
 
     Every element of `elements` in every `unary` prototype, and every pair of `pairs` in
     every `binary` prototype (both ways round for prototypes whose sites differ in number
-    when `both_orientations`), each at every fraction of its ambient volume.
+    when `both_orientations`), each at every fraction of its ambient volume. `first` only
+    orders the run (`elfkit.data.runner.run_order`); it adds no items and changes no key.
     """
 
     name: DatasetName
@@ -116,6 +132,7 @@ class PrototypeSpec(Strict):
     pairs: list[tuple[Metal, Metal]] = []
     binary: list[Literal[BINARY]] = ["B2", "L1_0", "L1_2", "AlB2", "C15", "A15"]
     both_orientations: bool = True
+    first: FirstItems | None = None
     split_stratify: Literal["elements"] | None = None
     """"elements": every element set (one element, or a pair) gets a test group, a val group when
     it has >= 4 and the rest in train (elfkit.data.store.stratified_splits)."""
