@@ -1,7 +1,7 @@
 """Can the point model fit the rings of shallow interstitial maxima at all? An overfit probe.
 
     python benchmarks/metals_ring_probe.py TAG [--config configs/metals.yaml] [--set KEY=VALUE ...]
-        [--keys KEY ... | --all-train] [--score-val KEY ... | all] [--pool 8000] [--steps 4000] [--threads 2]
+        [--keys KEY ... | --all-train [--train-fraction F]] [--score-val KEY ... | all] [--pool 8000] [--steps 4000] [--threads 2]
 
 In compressed Ca, Sr, Y, La and Zr binaries of metals-900 the DFT ELF splits into rings of four
 shallow maxima around an interstitial site (benchmarks/shallow_maxima_cells.py), which the
@@ -13,8 +13,10 @@ predicts their whole grids and scores maxima recall as `elfkit evaluate` does
 (`elfkit.evaluation.prototype_scores`). If a design cannot reach the rings on the cells it is
 trained on, its architecture is the limit; if it can, the full training's objective or data is.
 `--all-train` trains on every train cell of the dataset instead (do the rings survive among the
-others?) and `--score-val` scores val cells as well (`all`: every one; do they generalise?). A
-finished run folder is scored again without training.
+others?), `--train-fraction` only the train groups (all volumes of one prototype and
+composition) whose hash with the seed falls below that fraction (a learning curve: does val
+recall grow with the number of training cells?), and `--score-val` scores val cells as well
+(`all`: every one; do they generalise?). A finished run folder is scored again without training.
 Not a shipped number: the run folder is scratch/ring-probe/TAG (resumable), the result
 benchmarks/results/metals_ring_probe/TAG.json.
 """
@@ -94,6 +96,17 @@ def chosen_cells(dataset: str, split: str, keys: list[str] | None) -> list:
     return samples
 
 
+def group_fraction(samples: list, fraction: float, seed: int) -> list:
+    """The samples whose group hashes (sha256 of seed:group, as a number in [0, 1)) below
+    `fraction`: about that fraction of the groups, all volumes of a group together."""
+    import hashlib
+
+    def position(group: str) -> float:
+        return int(hashlib.sha256(f"{seed}:{group}".encode()).hexdigest(), 16) / 16**64
+
+    return [s for s in samples if position(s.group) < fraction]
+
+
 def score_cells(model_path: Path, samples: list, split: str) -> list[dict]:
     """Maxima recall and voxel R² of the trained model on each cell's whole grid (of `split`)."""
     from elfkit.analysis.metrics import pointwise
@@ -114,6 +127,11 @@ def score_cells(model_path: Path, samples: list, split: str) -> list[dict]:
     return rows
 
 
+def trained_on(args, samples: list):
+    """What the record says the model was trained on: every train cell, or the keys."""
+    return "every train cell" if args.all_train and args.train_fraction == 1.0 else [s.key for s in samples]
+
+
 def main() -> None:
     """Train on the chosen cells, score them and write the JSON."""
     import torch
@@ -125,6 +143,7 @@ def main() -> None:
     parser.add_argument("--dataset", default="metals-900")
     parser.add_argument("--keys", nargs="+", default=RING_CELLS + CONTROL_CELLS)
     parser.add_argument("--all-train", action="store_true")
+    parser.add_argument("--train-fraction", type=float, default=1.0)
     parser.add_argument("--score-val", nargs="*", default=[])
     parser.add_argument("--pool", type=int, default=8000)
     parser.add_argument("--steps", type=int, default=4000)
@@ -134,6 +153,8 @@ def main() -> None:
     samples = chosen_cells(args.dataset, "train", None if args.all_train else args.keys)
     val_cells = chosen_cells(args.dataset, "val", None if args.score_val == ["all"] else args.score_val)
     config = probe_config(args.config, args.overrides, args.steps, args.threads)
+    if args.train_fraction < 1.0:
+        samples = group_fraction(samples, args.train_fraction, config.seed)
     out_dir = ROOT / "scratch" / "ring-probe" / args.tag
     trainer = make_trainer(config, out_dir, samples, args.pool)
     model_path = out_dir / f"{config.name}.safetensors"
@@ -149,7 +170,7 @@ def main() -> None:
                         f"{name}_r2_mean": float(np.mean([r["r2"] for r in chosen])), f"{name}_cells": len(chosen)}
     RESULTS.mkdir(parents=True, exist_ok=True)
     record = {"tag": args.tag, "config": str(args.config.relative_to(ROOT)), "overrides": args.overrides, "dataset": args.dataset,
-              "trained_on": "every train cell" if args.all_train else args.keys, "pool": args.pool, "steps": args.steps, "summary": summary, "rows": rows}
+              "trained_on": trained_on(args, samples), "train_cells": len(samples), "pool": args.pool, "steps": args.steps, "summary": summary, "rows": rows}
     (RESULTS / f"{args.tag}.json").write_text(json.dumps(record, indent=1) + "\n")
     print(json.dumps(summary))
 
