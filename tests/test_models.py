@@ -69,6 +69,17 @@ def _random_learned_point_network():
     return _random_point_network(environment=0, atom_features=4, atom_cutoff=1.8, near_cutoff=1.6, rounds=2)
 
 
+LEARNED_SPECIES = ["H", "Li", "Be", "Na", "K", "Ca", "Sc", "Ti", "V", "Cr", "Mn", "Fe", "Mg", "Al"]
+"""As many elements as a shipped metal model knows about, Mg and Al last: an index into them
+that the trainer's moving average rounded down would name another element."""
+
+
+def _random_learned_species_point_network():
+    """The metal point model with a learned atom environment that knows each atom's element."""
+    return _random_point_network(environment=0, species=LEARNED_SPECIES, features="sad+engine-valence", prior_floor=0.45,
+                                 species_rank=2, atom_features=4, atom_cutoff=3.0, near_cutoff=2.0, rounds=2)
+
+
 def _random_engine_valence_network():
     """The U-Net on the metals model's feature set (SAD plus the labelling engine's valence SAD)."""
     return _random_network(features="sad+engine-valence", ge_channel=11, prior_floor=0.45)
@@ -83,9 +94,11 @@ RANDOM_NETWORKS = {
     "point-pseudo-atoms": _random_pseudo_atom_point_network,
     "point-shell-field": _random_shell_field_point_network,
     "point-learned": _random_learned_point_network,
+    "point-learned-species": _random_learned_species_point_network,
 }
 ARCHITECTURE = {"periodic-unet-engine-valence": "periodic-unet", "point-species": "point", "point-species-rank": "point",
-                "point-pseudo-atoms": "point", "point-shell-field": "point", "point-learned": "point"}
+                "point-pseudo-atoms": "point", "point-shell-field": "point", "point-learned": "point",
+                "point-learned-species": "point"}
 
 
 @pytest.fixture(scope="module", params=sorted(RANDOM_NETWORKS))
@@ -344,7 +357,7 @@ def test_an_untrained_network_predicts_the_squashed_physics_baseline(fluid_h64):
         build("periodic-unet", prior_floor=0.5)
 
 
-@pytest.fixture(scope="module", params=["point", "point-learned"])
+@pytest.fixture(scope="module", params=["point", "point-learned", "point-learned-species"])
 def point_model(request, tmp_path_factory):
     path = tmp_path_factory.mktemp(request.param) / "point.safetensors"
     return load_model(save_model(path, RANDOM_NETWORKS[request.param](), {"name": "point", "architecture": "point"}))
@@ -390,6 +403,45 @@ def test_atom_environment_counts_a_molecular_partner_and_nothing_for_a_lone_atom
     assert np.allclose(weights[:, 0], 1)
     assert np.allclose(weights[:2, 1], 1) and np.allclose(weights[:2, 2], np.exp(-((0.35 / 0.15) ** 2)))
     assert np.allclose(weights[2, 1:], 0)
+
+
+def test_a_learned_environment_with_species_tells_the_elements_of_a_geometry_apart():
+    """The same L1_2 geometry as Mg3Al and as Al4: with species every atom's learned features
+    differ (the Al too, through its neighbours in the second round); without, none do."""
+    from ase.build import bulk
+
+    from elfkit.models.point import atom_bonds
+
+    alloy = bulk("Al", "fcc", a=3.0, cubic=True)
+    alloy.symbols[1:] = "Mg"
+    bonds = atom_bonds(alloy, 3.0)
+    as_alloy, as_aluminium = torch.from_numpy(alloy.numbers), torch.full((4,), 13)
+    with torch.no_grad():
+        knows = _random_learned_species_point_network().learned
+        assert (knows.atom_features(*bonds, as_alloy) - knows.atom_features(*bonds, as_aluminium)).abs().amax(dim=1).min() > 1e-3
+        blind = _random_learned_point_network().learned
+        assert torch.equal(blind.atom_features(*bonds, as_alloy), blind.atom_features(*bonds, as_aluminium))
+
+
+def test_the_trainers_moving_average_of_a_network_with_itself_is_that_network(model_file):
+    """Every tensor of a model (buffers too: the trainer averages them) survives the moving
+    average of `elfkit.train.loop`, which validation uses: averaging a network with itself 40
+    times changes no prediction (L1_2 Mg3Al; an integer buffer of indices up to 13 would be
+    rounded down within about 30)."""
+    from dataclasses import replace
+
+    from ase.build import bulk
+
+    from elfkit.train.loop import Trainer
+
+    alloy = bulk("Al", "fcc", a=3.0, cubic=True)
+    alloy.symbols[1:] = "Mg"
+    model = load_model(model_file)
+    average = Trainer._averaged(model.net, 0.999)
+    for _ in range(40):
+        average.update_parameters(model.net)
+    expected = predict(alloy, (16, 16, 16), model).values
+    assert np.abs(predict(alloy, (16, 16, 16), replace(model, net=average.module)).values - expected).max() < TOLERANCE
 
 
 def test_a_species_point_model_refuses_an_element_it_does_not_know(tmp_path):

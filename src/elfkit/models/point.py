@@ -26,7 +26,8 @@ alone; it does not depend on the network's weights, so training computes it once
 With `atom_features` F > 0 the model also learns each atom's environment (`LearnedEnvironment`):
 F features per atom from its neighbours within `atom_cutoff` (`rounds` of message passing between
 atoms), which enter a second, short-range basis of the atoms within `near_cutoff` of the point
-(l <= 2); since these depend on the network's weights, that basis is computed at every step from
+(l <= 2); with `species`, each atom's features start from a learned vector of its element as
+well. Since these depend on the network's weights, that basis is computed at every step from
 the stored (point, atom) pairs (`NearPairs`).
 The network mixes the radial functions per l (learned, `channels` per l), takes the
 rotation invariants (the power spectrum sum_m c_klm c_k'lm of every channel pair and l),
@@ -45,6 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from ase import Atoms
+from ase.data import atomic_numbers
 from torch import nn
 
 from elfkit.errors import ElfkitError
@@ -226,15 +228,16 @@ def atom_bonds(atoms: Atoms, cutoff: float) -> tuple[torch.Tensor, torch.Tensor]
 class NearPairs:
     """What the learned environment reads at probe points of one structure: the (point, atom)
     pairs closer than the near cutoff, by point (those of point p are offsets[p]:offsets[p + 1];
-    `atom` (K,) int32, `vector` (K, 3) float32 from the point to the atom's image, Å), and the
-    structure's `atom_bonds` (`bonds` (2, M), `bond_length` (M,) Å) among `atom_count` atoms."""
+    `atom` (K,) int32, `vector` (K, 3) float32 from the point to the atom's image, Å), the
+    structure's `atom_bonds` (`bonds` (2, M), `bond_length` (M,) Å) and its atoms' atomic
+    `numbers` (N,) int64."""
 
     offsets: torch.Tensor
     atom: torch.Tensor
     vector: torch.Tensor
     bonds: torch.Tensor
     bond_length: torch.Tensor
-    atom_count: int
+    numbers: torch.Tensor
 
     @classmethod
     def of(cls, atoms: Atoms, pairs, point_count: int, near_cutoff: float, atom_cutoff: float, bonds=None) -> NearPairs:
@@ -249,7 +252,7 @@ class NearPairs:
             vector=torch.from_numpy(near.vector.astype(np.float32)),
             bonds=bonds,
             bond_length=length,
-            atom_count=len(atoms),
+            numbers=torch.from_numpy(atoms.numbers.astype(np.int64)),
         )
 
     @property
@@ -263,7 +266,7 @@ class NearPairs:
 
     def to(self, device) -> NearPairs:
         """These pairs on `device`."""
-        return NearPairs(*(t.to(device) for t in (self.offsets, self.atom, self.vector, self.bonds, self.bond_length)), self.atom_count)
+        return NearPairs(*(t.to(device) for t in (self.offsets, self.atom, self.vector, self.bonds, self.bond_length, self.numbers)))
 
     def rows(self, rows: torch.Tensor) -> NearPairs:
         """The pairs of the probe points `rows` (R,), renumbered 0..R-1 in that order."""
@@ -271,7 +274,7 @@ class NearPairs:
         ends = torch.cumsum(counts, 0)
         index = torch.repeat_interleave(starts - (ends - counts), counts) + torch.arange(int(ends[-1]) if len(ends) else 0)
         offsets = torch.cat([torch.zeros(1, dtype=torch.int64), ends])
-        return NearPairs(offsets, self.atom[index], self.vector[index], self.bonds, self.bond_length, self.atom_count)
+        return NearPairs(offsets, self.atom[index], self.vector[index], self.bonds, self.bond_length, self.numbers)
 
 
 class LearnedEnvironment(nn.Module):
@@ -285,9 +288,13 @@ class LearnedEnvironment(nn.Module):
     feature filter times a radial filter per l and channel k, as SchNet and NequIP weigh
     messages, which costs each pair (l_max + 1) `channels` products instead of a full
     features x radial mixing), and the invariants are the power spectrum
-    sum_m N[k, lm] N[k', lm] of every channel pair and l, signed log1p."""
+    sum_m N[k, lm] N[k', lm] of every channel pair and l, signed log1p. With `species` (a list
+    of elements) each atom's first h_j also adds a learned vector of its element, so the rounds
+    tell a point how each atom sits among neighbours of which elements (how compressed it is
+    for its size), not only where they are."""
 
-    def __init__(self, features: int, atom_cutoff: float, near_cutoff: float, channels: int, rounds: int):
+    def __init__(self, features: int, atom_cutoff: float, near_cutoff: float, channels: int, rounds: int,
+                 species: list[str] | None = None):
         super().__init__()
         if rounds < 1:
             raise ValueError(f"a learned environment runs at least one round, got {rounds}")
@@ -299,18 +306,24 @@ class LearnedEnvironment(nn.Module):
         )
         self.feature_filter = nn.Linear(features, (LEARNED_L_MAX + 1) * channels, bias=False)
         self.radial_filter = nn.Linear(LEARNED_RADIAL, (LEARNED_L_MAX + 1) * channels, bias=False)
+        self.element = nn.Embedding(len(species), features) if species else None
+        self.element_numbers = [atomic_numbers[s] for s in species or []]
 
     @property
     def size(self) -> int:
         """Invariants per point."""
         return self.channels * self.channels * (LEARNED_L_MAX + 1)
 
-    def atom_features(self, bonds: torch.Tensor, bond_length: torch.Tensor, atom_count: int) -> torch.Tensor:
-        """Features (N, F) of `atom_count` atoms from their `atom_bonds` (2, M) of lengths (M,) Å."""
+    def atom_features(self, bonds: torch.Tensor, bond_length: torch.Tensor, numbers: torch.Tensor) -> torch.Tensor:
+        """Features (N, F) of the atoms of atomic `numbers` (N,) from their `atom_bonds` (2, M)
+        of lengths (M,) Å (with `species`, only elements of that list: `basis_weights` refuses others)."""
         first, second = bonds
         radial = _bessel(bond_length, self.atom_cutoff, LEARNED_RADIAL) * _cosine_cutoff(bond_length, self.atom_cutoff)[:, None]
-        counts = torch.zeros(atom_count, LEARNED_RADIAL, device=radial.device).index_add_(0, first, radial)
+        counts = torch.zeros(len(numbers), LEARNED_RADIAL, device=radial.device).index_add_(0, first, radial)
         features = self.embed(counts)
+        if self.element is not None:
+            known = torch.tensor(self.element_numbers, device=numbers.device)
+            features = features + self.element((numbers[:, None] == known).int().argmax(dim=1))
         for weights, update in zip(self.filters, self.updates):
             messages = torch.zeros_like(features).index_add_(0, first, weights(radial) * features[second])
             features = features + update(torch.cat([features, messages], dim=1))
@@ -397,7 +410,7 @@ class PointELF(nn.Module):
             self.mixing = nn.Parameter(torch.zeros(l_max + 1, channels, basis_radial))
         elif not species_rank:
             self.mixing = nn.Parameter(torch.randn(l_max + 1, channels, basis_radial) / math.sqrt(basis_radial))
-        self.learned = LearnedEnvironment(atom_features, atom_cutoff, near_cutoff, channels, rounds) if atom_features else None
+        self.learned = LearnedEnvironment(atom_features, atom_cutoff, near_cutoff, channels, rounds, species) if atom_features else None
         learned_size = self.learned.size if self.learned else 0
         sizes = [channels * channels * (l_max + 1) + learned_size + len(self.input_channels)] + [hidden] * layers
         mlp: list[nn.Module] = []
@@ -460,7 +473,7 @@ class PointELF(nn.Module):
         of sums over neighbours), the output layer and the prior stay float32."""
         learned = None
         if self.learned:
-            learned = self.learned.invariants(near, self.learned.atom_features(near.bonds, near.bond_length, near.atom_count))
+            learned = self.learned.invariants(near, self.learned.atom_features(near.bonds, near.bond_length, near.numbers))
         return self._logits(basis, density, columns, learned)
 
     def _logits(self, basis: torch.Tensor, density: torch.Tensor, columns: torch.Tensor | None, learned: torch.Tensor | None) -> torch.Tensor:
@@ -485,7 +498,7 @@ class PointELF(nn.Module):
         images = PeriodicImages(atoms, max(self.cutoff, point_inputs_radius(atoms, self.features, engine)))
         if self.learned:
             bonds = atom_bonds(atoms, self.learned.atom_cutoff)
-            atom_features = self.learned.atom_features(*bonds, len(atoms))
+            atom_features = self.learned.atom_features(*bonds, torch.from_numpy(atoms.numbers.astype(np.int64)))
         out = np.empty(len(points), dtype=np.float32)
         for start in range(0, len(points), batch):
             chunk = points[start : start + batch]
