@@ -311,7 +311,54 @@ def test_slope_pairs_straddle_each_critical_point_and_a_slope_step_logs_its_loss
     assert np.isfinite(record["loss_slope"]) and record["loss_slope"] > 0
 
 
-@pytest.mark.parametrize("config_name", ["config_file", "point_config_file", "learned_point_config_file", "paired_point_config_file"])
+@pytest.fixture
+def pers_config_file(config_file, tmp_path):
+    """The tiny U-Net config with the PERS loss on every persistence pair of its grids."""
+    config = yaml.safe_load(config_file.read_text())
+    config["losses"] |= {"pers": True}
+    path = tmp_path / "tinypers.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_persistence_pair_ends_join_the_two_critical_points_of_each_pair(data_root, monkeypatch):
+    """Each (higher, lower) pair from `persistence_pair_ends` differs in ELF by its persistence
+    (at least CRITICAL_PERSISTENCE), and there is one per finite pair that strong."""
+    import elfkit.data
+    from elfkit.analysis.critical import persistence_pairs
+    from elfkit.train.losses import CRITICAL_PERSISTENCE, persistence_pair_ends
+
+    monkeypatch.setenv("ELFKIT_DATA_DIR", str(data_root))
+    elf = next(iter(elfkit.data.open("tiny", split="train"))).elf.astype(float)
+    ends = persistence_pair_ends(elf)
+    pairs = persistence_pairs(elf)
+    strong = np.isfinite(pairs.persistence) & (pairs.persistence >= CRITICAL_PERSISTENCE)
+    assert 2 * len(ends) == strong.sum() > 0
+    gaps = elf.ravel()[ends[:, 0]] - elf.ravel()[ends[:, 1]]
+    assert (gaps >= CRITICAL_PERSISTENCE - 1e-9).all()
+    assert np.allclose(np.sort(gaps), np.sort(pairs.persistence[strong])[::2])
+
+
+def test_a_unet_pers_batch_follows_each_pair_through_the_augmentation(data_root, pers_config_file, tmp_path, monkeypatch):
+    """With the PERS loss the U-Net's batch holds the DFT ELF at both ends of every persistence
+    pair of its grid, whatever point-group operation, shear and origin the step drew (an
+    exact re-indexing keeps every value), and a step logs the PERS loss."""
+    monkeypatch.setenv("ELFKIT_DATA_DIR", str(data_root))
+    trainer = Trainer(load_config(pers_config_file), tmp_path / "run")
+    trainer.load_data()
+    assert len(trainer.train_pairs) == len(trainer.train_grids)
+    for step in range(6):
+        index = step % len(trainer.train_grids)
+        batch = trainer.training_batch(index, np.random.default_rng(step))
+        expected = trainer.train_grids[index].elf.ravel()[trainer.train_pairs[index]].T
+        assert batch.pair_ref.shape == batch.pair_pred.shape == expected.shape
+        assert np.array_equal(batch.pair_ref.numpy(), expected)
+    record = trainer.train_step()
+    assert np.isfinite(record["loss_pers"]) and record["loss_pers"] > 0
+
+
+@pytest.mark.parametrize("config_name", ["config_file", "pers_config_file", "point_config_file", "learned_point_config_file",
+                                         "paired_point_config_file"])
 def test_a_killed_run_resumes_to_the_same_model(data_root, config_name, tmp_path, monkeypatch, request):
     from elfkit.models import Architecture
     from elfkit.train.points import PointTrainer

@@ -72,15 +72,20 @@ def refresh_metric(features: np.ndarray, cell: np.ndarray) -> np.ndarray:
     return features
 
 
-def augment(features: np.ndarray, elf: np.ndarray, cell: np.ndarray, rng: np.random.Generator, point_group: bool, shear_probability: float):
-    """A random exact re-indexing of (features, elf); returns (features, elf, cell)."""
-    stacked = np.concatenate([features, elf[None]])
+def augment(features: np.ndarray, labels: np.ndarray, cell: np.ndarray, rng: np.random.Generator, point_group: bool,
+            shear_probability: float):
+    """A random exact re-indexing of (features, labels); returns (features, labels, cell).
+    `labels` is the ELF (N1, N2, N3) or a stack of such grids (..., N1, N2, N3), re-indexed alike."""
+    shape = labels.shape[-3:]
+    stacked = np.concatenate([features, labels.reshape(-1, *shape)])
     if point_group:
-        operations = lattice_operations(cell, elf.shape)
+        operations = lattice_operations(cell, shape)
         perm, signs = operations[int(rng.integers(len(operations)))]
         stacked, cell = apply_operation(stacked, cell, perm, signs)
-    pairs = shear_pairs(elf.shape)
+    pairs = shear_pairs(shape)
     if pairs and rng.random() < shear_probability:
         a, b = pairs[int(rng.integers(len(pairs)))]
         stacked, cell = apply_shear(stacked, cell, a, b, int(rng.choice([-1, 1])))
-    return refresh_metric(stacked[:-1], cell), stacked[-1], cell
+    count = len(features)
+    features_out = stacked[:count].astype(features.dtype, copy=False)
+    return refresh_metric(features_out, cell), stacked[count:].reshape(labels.shape).astype(labels.dtype, copy=False), cell

@@ -29,7 +29,9 @@ class LossWeights(BaseModel):
     For the point model, `grad` draws the training pools as pairs of nearby grid points and
     compares the ELF differences across them (`elfkit.train.losses.pair_grad_loss`); `pers`
     compares the differences between each DFT maximum of the pools (`points.critical`) and the
-    saddle it pairs with, the maximum's persistence (`elfkit.train.points.maximum_saddle_pairs`);
+    saddle it pairs with, the maximum's persistence (`elfkit.train.points.maximum_saddle_pairs`),
+    and for the U-Net those of every persistence pair of the training grid
+    (`elfkit.train.losses.persistence_pair_ends`);
     `slope` compares the central differences across each DFT maximum and saddle of those pools
     (`elfkit.train.points.critical_slope_pairs`), which pin where the critical point lies."""
 
@@ -102,9 +104,9 @@ class TrainConfig(BaseModel):
         if (self.points.nuclei or self.points.critical) and self.losses.grad and self.architecture == Architecture.POINT:
             raise ValueError("points.nuclei and points.critical add single grid points, and losses.grad draws pools as pairs: "
                              "set one of them off")
-        if self.losses.pers and not (self.architecture == Architecture.POINT and self.points.critical):
-            raise ValueError("losses.pers compares the maxima and saddles of critical-point pools: "
-                             "set architecture: point and points.critical above 0")
+        if self.losses.pers and self.architecture == Architecture.POINT and not self.points.critical:
+            raise ValueError("losses.pers of a point model compares the maxima and saddles of critical-point pools: "
+                             "set points.critical above 0")
         if self.losses.slope and not (self.architecture == Architecture.POINT and self.points.critical):
             raise ValueError("losses.slope compares differences across the maxima and saddles of critical-point pools: "
                              "set architecture: point and points.critical above 0")

@@ -82,14 +82,15 @@ def training_block(
 
     A cell that fits in `max_block` points per axis is used whole, rolled to a random origin
     (periodic mode). A larger one gives a block of `max_block` labelled points per axis whose
-    inputs carry `halo` more points on each side, cut with wrap-around (valid mode)."""
-    shape = elf.shape
+    inputs carry `halo` more points on each side, cut with wrap-around (valid mode). `elf` is the
+    ELF (N1, N2, N3) or a stack of grids (..., N1, N2, N3) cut alike."""
+    shape = elf.shape[-3:]
     origin = [int(rng.integers(n)) for n in shape]
     if max(shape) <= max_block:
         rolled = np.roll(values, [-o for o in origin], axis=(1, 2, 3))
-        return rolled, np.roll(elf, [-o for o in origin], axis=(0, 1, 2)), True
+        return rolled, np.roll(elf, [-o for o in origin], axis=(-3, -2, -1)), True
     sizes = [min(n, max_block) for n in shape]
     index = [np.arange(o - halo, o + s + halo) % n for o, s, n in zip(origin, sizes, shape)]
     inputs = values[(slice(None), *np.ix_(*index))]
-    labels = elf[np.ix_(*[axis[halo : len(axis) - halo] for axis in index])]
+    labels = elf[(Ellipsis, *np.ix_(*[axis[halo : len(axis) - halo] for axis in index]))]
     return inputs, labels, False

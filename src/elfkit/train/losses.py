@@ -5,8 +5,10 @@ reference ELF distributions (mean |sorted prediction - sorted reference| over a 
 of points: exact W1 between the two empirical distributions, differentiable through the sort).
 GRAD: mean absolute error of the finite differences along the three grid axes (periodic
 differences on whole cells; for the point model, the differences across pairs of nearby probe
-points). PERS (point model): the same error of the differences between each DFT ELF maximum and
-the saddle it pairs with, i.e. of the maxima's persistence. SLOPE (point model): the same error
+points). PERS: the same error of the differences between the two critical points of each DFT
+persistence pair, i.e. of its persistence: for the point model each DFT ELF maximum and the saddle
+it pairs with, for the U-Net every pair (maximum-saddle, saddle-ring, ring-minimum) of the whole
+grid (`persistence_pair_ends`), whose weak saddles between molecules a smooth prediction loses. SLOPE (point model): the same error
 of the central differences across each DFT maximum and saddle (its two face neighbours along
 each grid axis), which vanish at the critical point: an error there moves the predicted
 critical point off the DFT one, however small the values' error. Balanced by learned uncertainty
@@ -16,8 +18,14 @@ total = sum_i exp(-s_i) L_i + s_i.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
+
+CRITICAL_PERSISTENCE = 0.01
+"""Smallest persistence (ELF units) of a DFT critical point the PERS and SLOPE losses and the
+critical-point pools keep: half of the 0.02 at which `elfkit evaluate` counts critical points,
+so the shallow ones it misses are in."""
 
 
 def vox_loss(pred: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
@@ -54,6 +62,20 @@ def pair_grad_loss(pred: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     if pred.shape[-1] == 0:
         return pred.sum() * 0.0
     return ((pred[0] - pred[1]) - (ref[0] - ref[1])).abs().mean()
+
+
+def persistence_pair_ends(elf: np.ndarray) -> np.ndarray:
+    """(K, 2) flat C-order indices (grid point (i, j, k) at fractional i/N1, j/N2, k/N3) of the
+    higher and the lower critical point of each persistence pair of the ELF grid `elf`
+    (`elfkit.analysis.critical.persistence_pairs`) with persistence at least
+    `CRITICAL_PERSISTENCE`: their ELF difference is the pair's persistence."""
+    from elfkit.analysis.critical import persistence_pairs
+
+    pairs = persistence_pairs(np.asarray(elf, dtype=float))
+    higher = np.flatnonzero((pairs.partner >= 0) & (pairs.persistence >= CRITICAL_PERSISTENCE) & (pairs.index > 0))
+    higher = higher[pairs.index[pairs.partner[higher]] == pairs.index[higher] - 1]
+    ends = [pairs.vertices[rows] for rows in (higher, pairs.partner[higher])]
+    return np.stack([np.ravel_multi_index(tuple(end.T), elf.shape) for end in ends], axis=1).reshape(-1, 2)
 
 
 class UncertaintyWeights(nn.Module):

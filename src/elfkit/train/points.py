@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from elfkit.models.point import NearPairs
-from elfkit.train.losses import pair_grad_loss
+from elfkit.train.losses import CRITICAL_PERSISTENCE, pair_grad_loss
 from elfkit.train.loop import Batch, Trainer, validation_record
 
 POOLS_FILE = "pools.pt"
@@ -77,11 +77,6 @@ def nucleus_indices(atoms, shape: tuple[int, int, int]) -> np.ndarray:
     from elfkit.grid import nearest_grid_points
 
     return np.unique(np.ravel_multi_index(tuple(nearest_grid_points(atoms, shape)[0].T), tuple(shape)))
-
-
-CRITICAL_PERSISTENCE = 0.01
-"""Smallest persistence (ELF units) of a DFT maximum or saddle that `critical_indices` keeps:
-half of the 0.02 at which `elfkit evaluate` counts maxima, so the shallow ones it misses are in."""
 
 
 def critical_indices(elf: np.ndarray, limit: int, rng: np.random.Generator, pairs=None) -> np.ndarray:
