@@ -434,6 +434,12 @@ def test_train_predict_evaluate_from_the_command_line(data_root, config_name, tm
     rows = json.loads(result.output)
     assert {row["model"] for row in rows} == {name, "physics baseline"}
     assert {row["stratum"] for row in rows} == {"rs 1.3", "rs 1.6", "all"}
+    assert not any("recall_saddles" in row for row in rows)
+    result = runner.invoke(app, ["evaluate", str(model), "tiny", "--json", "--critical"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert {row["stratum"] for row in rows} == {"rs 1.3", "rs 1.6", "all"}
+    assert all(0 <= row["recall_saddles"] <= 1 and 0 <= row["recall_maxima"] <= 1 for row in rows)
     ensemble = f"hydrogen+{model}"
     result = runner.invoke(app, ["evaluate", "hydrogen", str(model), ensemble, "tiny", "-o", str(tmp_path / "both.json"), "--figure", str(tmp_path / "both.png")])
     assert result.exit_code == 0, result.output

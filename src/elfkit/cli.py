@@ -657,12 +657,14 @@ def evaluate(
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Also write the full JSON (per sample) here.")] = None,
     figure: Annotated[Optional[Path], typer.Option("--figure", help="Also draw the residual study against pressure, or for metals the parity of ELF maxima (PNG).")] = None,
     workers: Annotated[Optional[int], typer.Option(help="Dask worker processes for the samples (default: one per core; 1: in this process).")] = None,
+    critical: Annotated[Optional[bool], typer.Option("--critical/--no-critical", help="Score the networking value and the recall of critical points (default: on crystal datasets only).")] = None,
 ):
     """Accuracy of models on a dataset split (the same samples for each), per stratum and overall,
     beside the physics baseline; with --figure the residual study (R², long-wavelength power
-    fraction, correlation length and power spectra against pressure). Metal prototypes get rows
-    per element, prototype and volume fraction, the parity of ELF maxima and the template-score
-    ranking (Spearman), and --figure draws both parities."""
+    fraction, correlation length and power spectra against pressure). Crystals (or any dataset
+    with --critical) also get the networking value error and the recall of maxima and saddles.
+    Metal prototypes get rows per element, prototype and volume fraction, the parity of ELF
+    maxima and the template-score ranking (Spearman), and --figure draws both parities."""
     import elfkit.data
     from elfkit.analysis.plots import evaluation_plot
     from elfkit.evaluation import evaluate as run_evaluation
@@ -682,7 +684,7 @@ def evaluate(
     for model in models:
         get_model(model)
     with _counting_bar(f"evaluating {', '.join(models)} on {dataset}/{split.value}", count) as on_progress:
-        result = run_evaluation(models, dataset, split.value, on_progress=on_progress, workers=workers)
+        result = run_evaluation(models, dataset, split.value, critical=critical, on_progress=on_progress, workers=workers)
     if output is not None:
         with atomic_text_output(output) as handle:
             json.dump(result, handle, indent=1)

@@ -195,9 +195,10 @@ def evaluate(
     if len(set(names)) < len(names):
         raise ElfkitError(f"models to evaluate together need distinct names, got {', '.join(names[:-1])}")
     opened = elfkit.data.open(dataset, split=split)
-    critical = opened.manifest.get("kind") == "relaxed-crystals" if critical is None else critical
+    crystals = opened.manifest.get("kind") == "relaxed-crystals"
+    critical = crystals if critical is None else critical
     prototypes = opened.manifest.get("kind") == PROTOTYPES
-    score = partial(sample_rows, models=loaded, critical=critical, prototypes=prototypes)
+    score = partial(sample_rows, models=loaded, critical=critical, prototypes=prototypes, crystals=crystals)
     samples = [row for rows in parallel_map(score, list(opened), workers, on_progress) for row in rows]
     return {
         "model": loaded[0].name,
@@ -212,13 +213,14 @@ def evaluate(
     }
 
 
-def sample_rows(sample, models: list, critical: bool, prototypes: bool) -> list[dict]:
+def sample_rows(sample, models: list, critical: bool, prototypes: bool, crystals: bool = False) -> list[dict]:
     """One row of scores per model and for the physics baseline on one dataset sample: its
-    prediction on the sample's grid against the DFT ELF (module docstring)."""
+    prediction on the sample's grid against the DFT ELF (module docstring); `critical` adds the
+    topology scores, `crystals` reports the sample in its phase-and-pressure stratum."""
     from elfkit.predict import predict
 
     ref = Field(sample.atoms, sample.elf, "elf")
-    stratum = _stratum(sample, critical, prototypes)
+    stratum = _stratum(sample, crystals, prototypes)
     reference = reference_topology(ref) if critical or prototypes else None
     predictions: dict[str, Field] = {}
     for m in models:
@@ -237,10 +239,10 @@ def sample_rows(sample, models: list, critical: bool, prototypes: bool) -> list[
     return rows
 
 
-def _stratum(sample, critical: bool, prototypes: bool) -> str:
+def _stratum(sample, crystals: bool, prototypes: bool) -> str:
     from elfkit.train.loader import stratum_of
 
-    if critical:
+    if crystals:
         return f"{sample.group.removeprefix('crystal-')} {sample.pressure_gpa:.0f} GPa"
     return sample.group if prototypes else stratum_of(sample)
 
