@@ -321,6 +321,17 @@ def pers_config_file(config_file, tmp_path):
     return path
 
 
+def test_bf16_autocast_only_where_the_hardware_has_it(config_file, tmp_path):
+    """A config's bf16 runs in bfloat16 only where `native_bf16` says the device computes it
+    natively (an AVX2 CPU emulates it, 15 times slower), and never when the config says no."""
+    from elfkit.train.loop import native_bf16
+
+    config = load_config(config_file)
+    assert not Trainer(config, tmp_path / "off").bf16
+    config.bf16 = True
+    assert Trainer(config, tmp_path / "on").bf16 == native_bf16(torch.device("cpu")) == bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 def test_persistence_pair_ends_join_the_two_critical_points_of_each_pair(data_root, monkeypatch):
     """Each (higher, lower) pair from `persistence_pair_ends` differs in ELF by its persistence
     (at least CRITICAL_PERSISTENCE), and there is one per finite pair that strong."""
