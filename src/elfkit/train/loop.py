@@ -214,7 +214,7 @@ class Trainer:
         augmentation by a grid of the points' original flat indices."""
         config = self.config
         grid = self.train_grids[index]
-        labels = grid.elf if not self.train_pairs else np.stack([grid.elf, np.arange(grid.elf.size).reshape(grid.elf.shape)])
+        labels = grid.elf if not self.train_pairs else np.stack([grid.elf, _flat_indices(grid.elf.shape)])
         features, labels, _ = augment(
             grid.features, labels, grid.cell, rng, config.augment.point_group, config.augment.shear_probability
         )
@@ -332,6 +332,14 @@ class Trainer:
             **self.architecture_metadata(),
         }
         return save_model(self.out_dir / f"{self.config.name}.safetensors", self.inference_net, metadata)
+
+
+def _flat_indices(shape: tuple[int, int, int]) -> np.ndarray:
+    """Each grid point's flat C-order index, as float32 (exact below 2**24 points) so that it
+    travels through `augment` beside the float32 ELF without promoting the features."""
+    if math.prod(shape) >= 2**24:
+        raise ValueError(f"a {shape} grid has too many points for float32 indices")
+    return np.arange(math.prod(shape), dtype=np.float32).reshape(shape)
 
 
 def pair_positions(origins: np.ndarray, pairs: np.ndarray, size: int) -> np.ndarray:
