@@ -84,7 +84,9 @@ def test_configs_are_validated_with_the_file_named(tmp_path, config_file):
                           ("name: x\nsteps: 5\narchitecture: point\npoints: {critical: 0.2}\n", "points.critical"),
                           ("name: x\nsteps: 5\npoints: {critical: 1.5}\n", "critical"),
                           ("name: x\nsteps: 5\narchitecture: point\nlosses: {grad: false, pers: true}\n", "losses.pers"),
-                          ("name: x\nsteps: 5\narchitecture: point\nlosses: {grad: false, slope: true}\n", "losses.slope")):
+                          ("name: x\nsteps: 5\narchitecture: point\nlosses: {grad: false, slope: true}\n", "losses.slope"),
+                          ("name: x\nsteps: 5\ndataset_weights: {metals: 2}\n", "metals, not in datasets"),
+                          ("name: x\nsteps: 5\ndataset_weights: {hydrogen-fluid: 0}\n", "positive")):
         bad.write_text(text)
         with pytest.raises(ConfigError, match=f"bad.yaml.*{problem}"):
             load_config(bad)
@@ -125,6 +127,36 @@ def test_point_pools_built_by_two_worker_processes_equal_one_process(data_root, 
     assert len(pools[1]) == len(pools[2]) > 1
     for one, two in zip(pools[1], pools[2]):
         assert torch.equal(one.basis, two.basis) and torch.equal(one.elf, two.elf) and one.stratum == two.stratum
+
+
+def test_dataset_weights_set_each_datasets_share_of_the_steps():
+    from elfkit.train.loop import _sample_for_step, dataset_probabilities
+
+    config = TrainConfig(name="x", steps=5, datasets=["a", "b"], dataset_weights={"b": 3.0})
+    probabilities = dataset_probabilities(config, [6, 2])
+    assert np.allclose(probabilities, [1 / 12] * 6 + [3 / 12] * 2)
+    drawn = np.array([_sample_for_step(config, step, 8, probabilities)[0] for step in range(4000)])
+    assert abs(np.mean(drawn >= 6) - 0.5) < 0.03
+    assert dataset_probabilities(config.model_copy(update={"dataset_weights": {}}), [6, 2]) is None
+    epoch = sorted(_sample_for_step(config, step, 8)[0] for step in range(8))
+    assert epoch == list(range(8))
+
+
+def test_a_point_run_reuses_pools_made_under_other_optimisation_settings(data_root, point_config_file, tmp_path, monkeypatch):
+    from elfkit.train.points import PointTrainer
+
+    monkeypatch.setenv("ELFKIT_DATA_DIR", str(data_root))
+    config = load_config(point_config_file)
+    first = PointTrainer(config, tmp_path)
+    first.load_data()
+    made = []
+    monkeypatch.setattr(PointTrainer, "_pools", lambda self, *args, **kwargs: made.append(args) or first.train_pools)
+    again = PointTrainer(config.model_copy(update={"steps": 60, "dataset_weights": {"tiny": 2.0}, "threads": 2}), tmp_path)
+    again.load_data()
+    assert not made and len(again.train_pools) == len(first.train_pools)
+    assert again.sample_probabilities is not None and np.allclose(again.sample_probabilities, 1 / len(first.train_pools))
+    PointTrainer(config.model_copy(update={"seed": 1}), tmp_path).load_data()
+    assert made
 
 
 def test_species_auto_becomes_the_elements_of_the_datasets(data_root, point_config_file, tmp_path, monkeypatch):

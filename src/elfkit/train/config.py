@@ -70,6 +70,9 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     datasets: list[str] = ["hydrogen-fluid"]
+    dataset_weights: dict[str, float] = {}
+    """Relative sampling weight of each dataset's training grids (default 1): a grid of a dataset of
+    weight 2 is drawn twice as often as one of weight 1. Empty: every grid once per epoch."""
     architecture: Architecture = Architecture.PERIODIC_UNET
     model: dict = {}
     seed: int = 0
@@ -99,6 +102,11 @@ class TrainConfig(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:
+        unknown = sorted(set(self.dataset_weights) - set(self.datasets))
+        if unknown:
+            raise ValueError(f"dataset_weights names {', '.join(unknown)}, not in datasets")
+        if any(weight <= 0 for weight in self.dataset_weights.values()):
+            raise ValueError("dataset_weights must be positive")
         if self.species_residual_decay and not self.model.get("species_residual"):
             raise ValueError("species_residual_decay penalises free per-species functions: set model.species_residual: true")
         if self.species_residual_decay and not self.losses.vox:

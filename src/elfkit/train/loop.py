@@ -51,11 +51,25 @@ def _learning_rate(config: TrainConfig, step: int) -> float:
     return config.learning_rate * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
 
 
-def _sample_for_step(config: TrainConfig, step: int, count: int) -> tuple[int, np.random.Generator]:
-    """Index of the training grid for `step` (a fresh shuffle every epoch) and the step's RNG."""
+def _sample_for_step(config: TrainConfig, step: int, count: int, probabilities: np.ndarray | None = None
+                     ) -> tuple[int, np.random.Generator]:
+    """Index of the training grid for `step` and the step's RNG: a fresh shuffle every epoch, or
+    with `probabilities` (one per grid) a draw from them."""
+    rng = np.random.default_rng([config.seed, 1_000_003, step])
+    if probabilities is not None:
+        return int(rng.choice(count, p=probabilities)), rng
     epoch, position = divmod(step, count)
     order = np.random.default_rng([config.seed, epoch]).permutation(count)
-    return int(order[position]), np.random.default_rng([config.seed, 1_000_003, step])
+    return int(order[position]), rng
+
+
+def dataset_probabilities(config: TrainConfig, counts: list[int]) -> np.ndarray | None:
+    """Each training grid's chance to be drawn under `config.dataset_weights`, for grids stored
+    dataset by dataset in `config.datasets` order with `counts` grids each; None without weights."""
+    if not config.dataset_weights:
+        return None
+    weights = np.concatenate([np.full(count, config.dataset_weights.get(name, 1.0)) for name, count in zip(config.datasets, counts)])
+    return weights / weights.sum()
 
 
 def native_bf16(device: torch.device) -> bool:
@@ -142,6 +156,16 @@ class Trainer:
     def sample_count(self) -> int:
         """Training samples an epoch runs through."""
         return len(self.train_grids)
+
+    @cached_property
+    def sample_probabilities(self) -> np.ndarray | None:
+        """Each training sample's chance to be a step's sample (`dataset_probabilities`); None: epochs."""
+        import elfkit.data
+
+        counts = [len(elfkit.data.open(name, split="train")) for name in self.config.datasets]
+        if sum(counts) != self.sample_count:
+            raise RuntimeError(f"{self.sample_count} training samples loaded, the datasets hold {sum(counts)}")
+        return dataset_probabilities(self.config, counts)
 
     @property
     def state_path(self) -> Path:
@@ -237,7 +261,7 @@ class Trainer:
     def train_step(self) -> dict:
         """One optimiser step on the step's training batch; returns the logged numbers."""
         config = self.config
-        index, rng = _sample_for_step(config, self.step, max(1, self.sample_count))
+        index, rng = _sample_for_step(config, self.step, max(1, self.sample_count), self.sample_probabilities)
         for group in self.optimiser.param_groups:
             group["lr"] = _learning_rate(config, self.step) * group["lr_scale"]
         batch = self.training_batch(index, rng)
