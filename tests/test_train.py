@@ -356,7 +356,7 @@ def pers_config_file(config_file, tmp_path):
 def test_bf16_autocast_only_where_the_hardware_has_it(config_file, tmp_path):
     """A config's bf16 runs in bfloat16 only where `native_bf16` says the device computes it
     natively (an AVX2 CPU emulates it, 15 times slower), and never when the config says no."""
-    from elfkit.train.loop import native_bf16
+    from elfkit.models import native_bf16
 
     config = load_config(config_file)
     assert not Trainer(config, tmp_path / "off").bf16

@@ -159,9 +159,10 @@ def network_logits(
 ) -> np.ndarray:
     """ELF logits (N1, N2, N3) of the network on periodic features (C, N1, N2, N3) by its
     `inference_plan`: the whole cell at once, or level by level in blocks of `block_points`
-    points (the same result within 1e-6), or in bfloat16 as the network trained (half the
-    memory, 2-3x faster; the ELF changes by about 5e-4 on average, at most 0.02, with the
-    same accuracy against DFT). In blocks the features are dropped after the first level, so
+    points (the same result within 1e-6), or with the activations between levels stored as
+    bfloat16 (half the memory; the ELF changes by about 5e-4 on average, at most 0.02, with the
+    same accuracy against DFT), convolved in bfloat16 as the network trained where the CPU has
+    it natively (2-3x faster), else in float32 (`PeriodicUNet.block_logits`). In blocks the features are dropped after the first level, so
     a caller that passes them without keeping a reference (as `predict` does) gets their
     memory back for the rest (0.65 GB at 10,000 atoms)."""
     plan, _ = inference_plan(net, math.prod(features.shape[1:]), whole_cell_points)

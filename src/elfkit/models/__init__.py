@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from enum import Enum
 
+import torch
 from torch import nn
 
 from elfkit.errors import ElfkitError
@@ -36,3 +37,15 @@ def build(architecture: str, **config) -> nn.Module:
     if architecture not in classes:
         raise ElfkitError(f"unknown architecture {architecture!r}; known: {', '.join(ARCHITECTURES)}")
     return classes[architecture](**config)
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether `device` computes bfloat16 convolutions natively: a CUDA GPU, or a CPU whose oneDNN
+    has bfloat16 kernels (AVX-512 BF16 or AMX). An AVX2 CPU emulates them, about 15 times slower
+    than float32 for the U-Net (a training step of `configs/hydrogen.yaml`: 15.5 s against 1.0 s)."""
+    if device.type == "cuda":
+        return True
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from elfkit.models import native_bf16
 from elfkit.models.prior import check_prior_floor, prior_logit
 
 from elfkit.features import FeatureSet, feature_channels
@@ -149,8 +150,9 @@ class PeriodicUNet(nn.Module):
     def block_logits(self, features: torch.Tensor, block_points: int, bf16: bool = False) -> torch.Tensor:
         """Logits (N1, N2, N3) of periodic `features` (C, N1, N2, N3), the same as the periodic
         forward, computed level by level in blocks of about `block_points` points each (halo
-        included). With `bf16` the convolutions run in bfloat16 (as in training) and the
-        activations between levels are kept as bfloat16: half the memory, 2-3x faster.
+        included). With `bf16` the activations between levels are kept as bfloat16 (half the
+        memory) and, where the CPU computes bfloat16 natively (`native_bf16`), so are the
+        convolutions (as in training, 2-3x faster); elsewhere they run in float32 on each block.
         `first_block_level` then `block_logits_after_first` in one call."""
         first, ge = self.first_block_level(features, block_points, bf16)
         return self.block_logits_after_first(first, ge, block_points, bf16)
@@ -160,36 +162,39 @@ class PeriodicUNet(nn.Module):
         """The finest level's output (N1, N2, N3, width) of periodic `features` (C, N1, N2, N3),
         in blocks, and the gradient-expansion ELF channel (N1, N2, N3, 1) float32: all the later
         levels need of the features, so a caller can release them here."""
-        storage = _block_storage(bf16)
-        net = self._block_copy(storage)
+        storage, compute = _block_dtypes(bf16)
+        net = self._block_copy(compute)
         first = _by_blocks(partial(_down_level, net.stem, net.down[0]), [features.permute(1, 2, 3, 0)],
-                           2 * self.dilations[0] * self.blocks, block_points, storage)
+                           2 * self.dilations[0] * self.blocks, block_points, storage, compute)
         return first, features[self.ge_channel, ..., None].to(torch.float32, copy=True)
 
     @torch.no_grad()
     def block_logits_after_first(self, first: torch.Tensor, ge: torch.Tensor, block_points: int, bf16: bool = False) -> torch.Tensor:
         """Logits (N1, N2, N3) from `first_block_level`'s outputs: the other levels in blocks."""
-        storage = _block_storage(bf16)
-        net = self._block_copy(storage)
+        storage, compute = _block_dtypes(bf16)
+        net = self._block_copy(compute)
         h, skips = first, [first]
         for dilation, level in zip(self.dilations[1:], net.down[1:]):
-            h = _by_blocks(partial(_down_level, None, level), [h], 2 * dilation * self.blocks, block_points, storage)
+            h = _by_blocks(partial(_down_level, None, level), [h], 2 * dilation * self.blocks, block_points, storage, compute)
             skips.append(h)
         skips.pop()
         del first
         for dilation, merge, block in zip(reversed(self.dilations[:-1]), reversed(net.merge), reversed(net.up)):
-            h = _by_blocks(partial(_up_level, merge, block), [h, skips.pop()], 2 * dilation, block_points, storage)
+            h = _by_blocks(partial(_up_level, merge, block), [h, skips.pop()], 2 * dilation, block_points, storage, compute)
         head = partial(_head_logits, net, h.shape[-1])
-        return _by_blocks(head, [h, ge], 0, block_points, torch.float32)[..., 0]
+        return _by_blocks(head, [h, ge], 0, block_points, torch.float32, torch.float32)[..., 0]
 
-    def _block_copy(self, storage: torch.dtype) -> PeriodicUNet:
-        """This network with its weights as `storage` in channels-last layout (oneDNN then
+    def _block_copy(self, compute: torch.dtype) -> PeriodicUNet:
+        """This network with its weights as `compute` in channels-last layout (oneDNN then
         returns channels-last outputs; autocast copies of the weights are not)."""
-        return copy.deepcopy(self).to(storage, memory_format=torch.channels_last_3d)
+        return copy.deepcopy(self).to(compute, memory_format=torch.channels_last_3d)
 
 
-def _block_storage(bf16: bool) -> torch.dtype:
-    return torch.bfloat16 if bf16 else torch.float32
+def _block_dtypes(bf16: bool) -> tuple[torch.dtype, torch.dtype]:
+    """The dtypes activations are stored in between levels and convolved in, for `block_logits`."""
+    if not bf16:
+        return torch.float32, torch.float32
+    return torch.bfloat16, torch.bfloat16 if native_bf16(torch.device("cpu")) else torch.float32
 
 
 def _head_logits(net: PeriodicUNet, width: int, x: torch.Tensor) -> torch.Tensor:
@@ -252,17 +257,18 @@ def _periodic_block(inputs: list[torch.Tensor], start, stop, halo: int, dtype: t
     return out.permute(3, 0, 1, 2)[None]
 
 
-def _by_blocks(level, inputs: list[torch.Tensor], halo: int, block_points: int, storage: torch.dtype) -> torch.Tensor:
+def _by_blocks(level, inputs: list[torch.Tensor], halo: int, block_points: int, storage: torch.dtype,
+               compute: torch.dtype) -> torch.Tensor:
     """`level` applied to the periodic stored `inputs` (N1, N2, N3, C) block by block: each
     block is read with `halo` more points on each side (wrapping around), the inputs' channels
-    one after the other, as `storage`; `level` runs without padding (valid mode) and gives the
+    one after the other, as `compute`; `level` runs without padding (valid mode) and gives the
     block's own points; returns (N1, N2, N3, C_out) as `storage`."""
     shape = tuple(inputs[0].shape[:3])
     sides = block_sides(shape, halo, block_points)
     out = None
     for start in itertools.product(*(range(0, n, side) for n, side in zip(shape, sides))):
         stop = tuple(min(a + side, n) for a, side, n in zip(start, sides, shape))
-        result = level(_periodic_block(inputs, start, stop, halo, storage))[0].permute(1, 2, 3, 0)
+        result = level(_periodic_block(inputs, start, stop, halo, compute))[0].permute(1, 2, 3, 0)
         if out is None:
             out = torch.empty((*shape, result.shape[-1]), dtype=storage)
         out[start[0] : stop[0], start[1] : stop[1], start[2] : stop[2]] = result

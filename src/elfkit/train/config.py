@@ -89,7 +89,7 @@ class TrainConfig(BaseModel):
     max_block: int = Field(64, ge=8)
     bf16: bool = True
     """Train under bfloat16 autocast where the hardware computes it natively
-    (`elfkit.train.loop.native_bf16`), else in float32."""
+    (`elfkit.models.native_bf16`), else in float32."""
     ema_decay: float = Field(0.0, ge=0, lt=1)
     """Per-step decay of the weights' exponential moving average that is validated and shipped (0: none)."""
     threads: int = Field(2, ge=1)

@@ -31,7 +31,7 @@ import torch
 
 import elfkit
 from elfkit.features import features_of
-from elfkit.models import build
+from elfkit.models import build, native_bf16
 from elfkit.models.checkpoint import save_model
 from elfkit.train.augment import augment
 from elfkit.train.config import TrainConfig
@@ -70,18 +70,6 @@ def dataset_probabilities(config: TrainConfig, counts: list[int]) -> np.ndarray 
         return None
     weights = np.concatenate([np.full(count, config.dataset_weights.get(name, 1.0)) for name, count in zip(config.datasets, counts)])
     return weights / weights.sum()
-
-
-def native_bf16(device: torch.device) -> bool:
-    """Whether `device` computes bfloat16 convolutions natively: a CUDA GPU, or a CPU whose oneDNN
-    has bfloat16 kernels (AVX-512 BF16 or AMX). An AVX2 CPU emulates them, about 15 times slower
-    than float32 for the U-Net (a training step of `configs/hydrogen.yaml`: 15.5 s against 1.0 s)."""
-    if device.type == "cuda":
-        return True
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
 
 
 def _loss_names(config: TrainConfig) -> list[str]:
