@@ -159,6 +159,25 @@ def test_a_point_run_reuses_pools_made_under_other_optimisation_settings(data_ro
     assert made
 
 
+def test_a_fine_tuning_run_starts_from_the_models_weights_and_records_it(data_root, config_file, tmp_path, monkeypatch):
+    from elfkit.models.checkpoint import load_model
+    from elfkit.train.loop import train
+
+    monkeypatch.setenv("ELFKIT_DATA_DIR", str(data_root))
+    config = load_config(config_file)
+    base = load_model(train(config, tmp_path / "base"))
+    tuning = config.model_copy(update={"init_from": base.source, "steps": 2})
+    started = Trainer(tuning, tmp_path / "started")
+    started.start_from(base.source)
+    for name, value in base.net.state_dict().items():
+        assert torch.equal(started.net.state_dict()[name], value)
+    assert load_model(train(tuning, tmp_path / "tuned")).metadata["initial_model"] == {"name": base.name, "sha256": base.sha256}
+    wider = tuning.model_copy(update={"model": {**config.model, "width": 6}})
+    with pytest.raises(ConfigError, match="base.*init_from"):
+        train(wider, tmp_path / "wider")
+    assert not (tmp_path / "wider").exists()
+
+
 def test_species_auto_becomes_the_elements_of_the_datasets(data_root, point_config_file, tmp_path, monkeypatch):
     from elfkit.train.points import PointTrainer
 

@@ -76,6 +76,10 @@ class TrainConfig(BaseModel):
     architecture: Architecture = Architecture.PERIODIC_UNET
     model: dict = {}
     seed: int = 0
+    init_from: str | None = None
+    """A model (a shipped name or a .safetensors path) whose weights the network starts from, for a
+    fine-tuning run: its architecture and model settings must be this config's; the optimiser, the
+    learned loss weights and the moving average start afresh, and the model file records it."""
     steps: int = Field(gt=0)
     learning_rate: float = Field(2e-3, gt=0)
     warmup_steps: int = Field(100, ge=0)

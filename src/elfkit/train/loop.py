@@ -118,6 +118,8 @@ class Trainer:
         self.val_grids: list[LabelledGrid] = []
         self.train_pairs: list[np.ndarray] = []
         """For the PERS loss: (K, 2) flat indices of each training grid's DFT persistence pairs."""
+        self.initial_model: dict | None = None
+        """Name and SHA-256 of the model the weights started from (`start_from`), else None."""
 
     @staticmethod
     def _averaged(net: torch.nn.Module, decay: float) -> torch.nn.Module:
@@ -200,6 +202,21 @@ class Trainer:
         self.step, self.seconds = state["step"], state["seconds"]
         torch.set_rng_state(state["torch_rng"].cpu())
         return True
+
+    def start_from(self, model: str) -> None:
+        """The network's (and moving average's) weights from `model` (`config.init_from`);
+        ConfigError, before any data is read, when its architecture or model settings differ."""
+        from elfkit.models.checkpoint import load_model
+        from elfkit.train.config import ConfigError
+
+        loaded = load_model(model)
+        if loaded.metadata["architecture"] != self.config.architecture.value or loaded.metadata["config"] != self.net.config:
+            raise ConfigError(f"{loaded.source}: init_from needs a {self.config.architecture.value} model with this config's "
+                              "model settings")
+        self.net.load_state_dict(loaded.net.state_dict())
+        if self.average is not self.net:
+            self.average.module.load_state_dict(loaded.net.state_dict())
+        self.initial_model = {"name": loaded.name, "sha256": loaded.sha256}
 
     def save_state(self) -> None:
         """Write state.pt atomically."""
@@ -339,6 +356,7 @@ class Trainer:
             "train_config": self.config.model_dump(mode="json"),
             "training_seconds": round(self.seconds, 1),
             "training_precision": "bfloat16" if self.bf16 else "float32",
+            "initial_model": self.initial_model,
             "steps": self.step,
             "validation": validation,
             **self.architecture_metadata(),
@@ -446,5 +464,7 @@ def train(config: TrainConfig, out_dir: Path, on_progress=None, on_loading=None)
 
     trainer_class = PointTrainer if config.architecture == Architecture.POINT else Trainer
     trainer = trainer_class(config, out_dir, on_progress)
+    if config.init_from:
+        trainer.start_from(config.init_from)
     trainer.load_data(on_loading)
     return trainer.run()
