@@ -95,11 +95,14 @@ def test_configs_are_validated_with_the_file_named(tmp_path, config_file):
 @pytest.mark.parametrize("path", sorted(str(p.relative_to(REPO)) for p in (REPO / "configs").rglob("*.yaml")))
 def test_every_config_in_the_repository_is_valid_and_names_datasets_that_exist(path):
     import elfkit.data
+    from elfkit.models.checkpoint import resolve
 
     config = load_config(REPO / path)
     assert Path(path).stem == config.name
     for name in config.datasets:
         assert len(elfkit.data.open(name, split="train")) > 0
+    if config.init_from:
+        assert resolve(config.init_from).is_file()
 
 
 def test_a_cubic_grid_has_48_exact_point_group_augmentations():
