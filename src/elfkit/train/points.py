@@ -206,14 +206,15 @@ AUTO_SPECIES = "auto"
 """`species: auto` in a point model's config: the elements of its datasets."""
 
 
-POOL_INDEPENDENT_SETTINGS = ("name", "dataset_weights", "steps", "learning_rate", "warmup_steps", "weight_decay", "species_residual_decay",
-                         "ema_decay", "bf16", "threads", "validate_every", "checkpoint_minutes")
+POOL_INDEPENDENT_SETTINGS = ("name", "dataset_weights", "steps", "learning_rate", "warmup_steps", "weight_decay",
+                             "species_residual_decay", "ema_decay", "bf16", "threads", "validate_every", "checkpoint_minutes")
 """Config fields that steer only the run's name and optimisation, not which points a pool holds or their inputs."""
 
 
 def pool_settings(config: dict) -> dict:
-    """The part of a config (as dumped to JSON) that its point pools depend on: a run whose
-    config differs only in `POOL_INDEPENDENT_SETTINGS` reuses another's pools.pt."""
+    """The part of a config (as dumped to JSON) that its point pools depend on: a run reuses the
+    pools.pt in its folder (made by it, or copied from a run whose config differs only in
+    `POOL_INDEPENDENT_SETTINGS`) when these parts and the data agree."""
     return {key: value for key, value in config.items() if key not in POOL_INDEPENDENT_SETTINGS}
 
 
@@ -251,7 +252,8 @@ class PointTrainer(Trainer):
         path = self.out_dir / POOLS_FILE
         if path.is_file():
             saved = torch.load(path, weights_only=False)
-            same_run = pool_settings(saved["config"]) == pool_settings(self.config.model_dump(mode="json")) and saved.get("data") == self.data_fingerprint
+            same_pools = pool_settings(saved["config"]) == pool_settings(self.config.model_dump(mode="json"))
+            same_run = same_pools and saved.get("data") == self.data_fingerprint
             if saved.get("format") == POOLS_FORMAT and same_run:
                 self.train_pools, self.val_pools = saved["train"], saved["val"]
                 return
@@ -300,9 +302,10 @@ class PointTrainer(Trainer):
 
     def training_batch(self, index: int, rng: np.random.Generator) -> Batch:
         """`batch_points` probe points from `batch_samples` pools (pool `index` first, then
-        others drawn as the step's pool is, `sample_probabilities`), their predicted and DFT ELF; with `paired` pools as (2, P): row 1 the
-        partners of row 0. With the PERS loss, also every (maximum, saddle) pair of those pools;
-        with the SLOPE loss, every pair of neighbours across a critical point of those pools."""
+        others drawn as the step's pool is, `sample_probabilities`), their predicted and DFT ELF;
+        with `paired` pools as (2, P): row 1 the partners of row 0. With the PERS loss, also every
+        (maximum, saddle) pair of those pools; with the SLOPE loss, every pair of neighbours
+        across a critical point of those pools."""
         points = self.config.points
         chosen = [index, *rng.choice(self.sample_count, points.batch_samples - 1, p=self.sample_probabilities)]
         per_pool = max(1, points.batch_points // len(chosen))
