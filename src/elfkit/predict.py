@@ -162,9 +162,9 @@ def network_logits(
     points (the same result within 1e-6), or with the activations between levels stored as
     bfloat16 (half the memory; the ELF changes by about 5e-4 on average, at most 0.02, with the
     same accuracy against DFT), convolved in bfloat16 as the network trained where the CPU has
-    it natively (2-3x faster), else in float32 (`PeriodicUNet.block_logits`). In blocks the features are dropped after the first level, so
-    a caller that passes them without keeping a reference (as `predict` does) gets their
-    memory back for the rest (0.65 GB at 10,000 atoms)."""
+    it natively (2-3x faster), else in float32 (`PeriodicUNet.block_logits`). In blocks the
+    features are dropped after the first level, so a caller that passes them without keeping a
+    reference (as `predict` does) gets their memory back for the rest (0.65 GB at 10,000 atoms)."""
     plan, _ = inference_plan(net, math.prod(features.shape[1:]), whole_cell_points)
     with torch.no_grad():
         x = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))

@@ -152,6 +152,8 @@ class Trainer:
         """Each training sample's chance to be a step's sample (`dataset_probabilities`); None: epochs."""
         import elfkit.data
 
+        if not self.config.dataset_weights:
+            return None
         counts = [len(elfkit.data.open(name, split="train")) for name in self.config.datasets]
         if sum(counts) != self.sample_count:
             raise RuntimeError(f"{self.sample_count} training samples loaded, the datasets hold {sum(counts)}")
