@@ -1,0 +1,153 @@
+"""Which ELF saddles does a model miss, and by how much?
+
+    python benchmarks/missed_saddles.py --model hydrogen --dataset hydrogen-fluid --split val [--workers 2]
+    python benchmarks/missed_saddles.py --model hydrogen --dataset hydrogen-crystals --split test
+
+`elfkit evaluate --critical` counts a DFT saddle as found when the prediction has a saddle within
+0.2 Å of it (both sets simplified at persistence 0.02 and stripped of low-density points,
+`elfkit.analysis.critical.match_critical_points`). This script scores the same saddles of every
+sample, per stratum, and describes the missed ones: their persistence (the ELF depth of the
+saddle against its pair, the smaller the more fragile), the smallest |Hessian eigenvalue| (ELF/Å²;
+the flatter, the farther a small error moves the saddle) and the distance to the nearest
+predicted saddle. It also reports the recall at 0.3 Å and the recall of the saddles with
+persistence >= 0.05 alone. Writes the per-stratum summaries to benchmarks/results/missed_saddles_MODEL_DATASET_SPLIT.json and
+prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results"
+DEEP = 0.05
+WIDE_TOLERANCE = 0.3
+
+
+def saddle_rows(sample, model_name: str, crystals: bool) -> list[dict]:
+    """One row per reference saddle of `sample` that the evaluation scores: stratum, matched
+    (within 0.2 Å), persistence, value, smallest |eigenvalue| (ELF/Å²) and the distance (Å) to
+    the nearest predicted saddle."""
+    import torch
+
+    from elfkit.analysis.critical import DEFAULT_PERSISTENCE, critical_points, match_critical_points
+    from elfkit.evaluation import MATCH_TOLERANCE_ANGSTROM, reference_topology
+    from elfkit.field import Field
+    from elfkit.predict import get_model, predict
+    from elfkit.train.loader import stratum_of
+
+    torch.set_num_threads(1)
+    ref = Field(sample.atoms, sample.elf, "elf")
+    reference = reference_topology(ref)
+    predicted = critical_points(predict(sample.atoms, sample.elf.shape, get_model(model_name)))
+
+    def kept(points):
+        return [p for p in points if p.type == "saddle" and not p.low_density
+                and (p.persistence is None or p.persistence >= DEFAULT_PERSISTENCE)]
+
+    ref_saddles, pred_saddles = kept(reference["points"]), kept(predicted)
+    cell = reference["cell"]
+    missed = {id(p) for p in match_critical_points(pred_saddles, ref_saddles, cell, tol=MATCH_TOLERANCE_ANGSTROM)["missed"]}
+    wide_missed = {id(p) for p in match_critical_points(pred_saddles, ref_saddles, cell, tol=WIDE_TOLERANCE)["missed"]}
+    stratum = f"{sample.group.removeprefix('crystal-')} {sample.pressure_gpa:.0f} GPa" if crystals else stratum_of(sample)
+    return [
+        {
+            "stratum": stratum,
+            "key": sample.key,
+            "matched": id(p) not in missed,
+            "matched_wide": id(p) not in wide_missed,
+            "persistence": p.persistence,
+            "value": p.value,
+            "flattest_curvature": min(abs(e) for e in p.eigenvalues),
+            "nearest_predicted_angstrom": _nearest(p, pred_saddles, cell),
+        }
+        for p in ref_saddles
+    ]
+
+
+def _nearest(point, predicted, cell) -> float | None:
+    """Periodic distance (Å) from `point` to the nearest of `predicted` (None if there is none)."""
+    from elfkit.analysis.critical import _periodic_distances
+
+    if not predicted:
+        return None
+    return float(_periodic_distances(np.array([p.frac for p in predicted]), np.array([point.frac]), cell).min())
+
+
+def summary(rows: list[dict]) -> dict:
+    """Recall at 0.2 and 0.3 Å, recall of the deep saddles, and medians of the missed and the
+    matched saddles' persistence, flattest curvature and distance to the nearest predicted one."""
+    def median(chosen, key):
+        values = [r[key] for r in chosen if r[key] is not None]
+        return float(np.median(values)) if values else None
+
+    missed = [r for r in rows if not r["matched"]]
+    matched = [r for r in rows if r["matched"]]
+    deep = [r for r in rows if r["persistence"] is None or r["persistence"] >= DEEP]
+    near = [r for r in missed if r["nearest_predicted_angstrom"] is not None and r["nearest_predicted_angstrom"] <= 0.4]
+    return {
+        "saddles": len(rows),
+        "recall": len(matched) / len(rows) if rows else None,
+        "recall_0.3": sum(r["matched_wide"] for r in rows) / len(rows) if rows else None,
+        "recall_deep": sum(r["matched"] for r in deep) / len(deep) if deep else None,
+        "deep_fraction": len(deep) / len(rows) if rows else None,
+        "missed_shallow_fraction": (
+            sum(r["persistence"] is not None and r["persistence"] < DEEP for r in missed) / len(missed) if missed else None
+        ),
+        "missed_within_0.4": len(near) / len(missed) if missed else None,
+        **{f"{name}_{key}": median(chosen, key) for name, chosen in (("missed", missed), ("matched", matched))
+           for key in ("persistence", "flattest_curvature", "nearest_predicted_angstrom")},
+    }
+
+
+def markdown(result: dict) -> str:
+    """The per-stratum summaries as a markdown table."""
+    lines = [
+        "| stratum | saddles | recall 0.2 Å | recall 0.3 Å | recall, persistence >= 0.05 (share) | missed: shallow "
+        "| missed: predicted within 0.4 Å | persistence missed / matched | flattest curvature missed / matched |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for stratum, s in result["strata"].items():
+        def f(key, digits=2):
+            return "-" if s[key] is None else f"{s[key]:.{digits}f}"
+
+        lines.append(
+            f"| {stratum} | {s['saddles']} | {f('recall')} | {f('recall_0.3')} | {f('recall_deep')} ({f('deep_fraction')}) "
+            f"| {f('missed_shallow_fraction')} | {f('missed_within_0.4')} "
+            f"| {f('missed_persistence', 3)} / {f('matched_persistence', 3)} "
+            f"| {f('missed_flattest_curvature')} / {f('matched_flattest_curvature')} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    import elfkit.data
+    from elfkit.parallel import parallel_map
+    from elfkit.predict import get_model
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="hydrogen")
+    parser.add_argument("--dataset", default="hydrogen-fluid")
+    parser.add_argument("--split", default="val")
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    model = get_model(args.model)
+    opened = elfkit.data.open(args.dataset, split=args.split)
+    crystals = opened.manifest.get("kind") == "relaxed-crystals"
+    score = partial(saddle_rows, model_name=args.model, crystals=crystals)
+    rows = [row for rows in parallel_map(score, list(opened), args.workers) for row in rows]
+    strata = {s: summary([r for r in rows if r["stratum"] == s]) for s in dict.fromkeys(r["stratum"] for r in rows)}
+    result = {"model": model.name, "model_sha256": model.sha256, "dataset": args.dataset, "split": args.split,
+              "strata": {**dict(sorted(strata.items())), "all": summary(rows)}}
+    out = RESULTS / f"missed_saddles_{model.name}_{args.dataset}_{args.split}.json"
+    out.write_text(json.dumps(result, indent=1))
+    print(markdown(result))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
