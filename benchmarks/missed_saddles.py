@@ -29,35 +29,35 @@ WIDE_TOLERANCE = 0.3
 LENIENT = 0.01
 
 
-def saddle_rows(sample, model_name: str, crystals: bool) -> list[dict]:
+def saddle_rows(sample, model, crystals: bool) -> list[dict]:
     """One row per reference saddle of `sample` that the evaluation scores: stratum, matched
-    (within 0.2 Å), persistence, value, smallest |eigenvalue| (ELF/Å²) and the distance (Å) to
-    the nearest predicted saddle."""
+    (within 0.2 Å; 0.3 Å; with predicted saddles kept from `LENIENT`), whether a predicted
+    saddle cancelled by the persistence cut lies within 0.2 Å, persistence, value, smallest
+    |eigenvalue| (ELF/Å²) and the distance (Å) to the nearest predicted saddle."""
     import torch
 
     from elfkit.analysis.critical import DEFAULT_PERSISTENCE, critical_points, match_critical_points
-    from elfkit.evaluation import MATCH_TOLERANCE_ANGSTROM, reference_topology
+    from elfkit.evaluation import MATCH_TOLERANCE_ANGSTROM, _stratum, reference_topology
     from elfkit.field import Field
-    from elfkit.predict import get_model, predict
-    from elfkit.train.loader import stratum_of
+    from elfkit.predict import predict
 
     torch.set_num_threads(1)
-    ref = Field(sample.atoms, sample.elf, "elf")
-    reference = reference_topology(ref)
-    predicted = critical_points(predict(sample.atoms, sample.elf.shape, get_model(model_name)), persistence=0.0)
+    reference = reference_topology(Field(sample.atoms, sample.elf, "elf"))
+    predicted = critical_points(predict(sample.atoms, sample.elf.shape, model), persistence=0.0)
+    cell = reference["cell"]
 
-    def kept(points, low=DEFAULT_PERSISTENCE, high=np.inf):
-        return [p for p in points if p.type == "saddle" and not p.low_density
-                and (p.persistence is None or low <= p.persistence < high)]
+    def saddles(points, low=DEFAULT_PERSISTENCE):
+        return [p for p in points if p.type == "saddle" and not p.low_density and (p.persistence is None or p.persistence >= low)]
 
     def missed(predicted_saddles, tol=MATCH_TOLERANCE_ANGSTROM):
         match = match_critical_points(predicted_saddles, ref_saddles, cell, tol=tol, persistence=0.0)
         return {id(p) for p in match["missed"]}
 
-    ref_saddles, pred_saddles, cell = kept(reference["points"]), kept(predicted), reference["cell"]
-    strict, wide, lenient = missed(pred_saddles), missed(pred_saddles, WIDE_TOLERANCE), missed(kept(predicted, LENIENT))
-    cancelled = kept(predicted, 0.0, DEFAULT_PERSISTENCE)
-    stratum = f"{sample.group.removeprefix('crystal-')} {sample.pressure_gpa:.0f} GPa" if crystals else stratum_of(sample)
+    ref_saddles, pred_saddles = saddles(reference["points"]), saddles(predicted)
+    strict, wide, lenient = missed(pred_saddles), missed(pred_saddles, WIDE_TOLERANCE), missed(saddles(predicted, LENIENT))
+    cancelled = [p for p in saddles(predicted, 0.0) if p.persistence is not None and p.persistence < DEFAULT_PERSISTENCE]
+    to_kept, to_cancelled = _nearest(ref_saddles, pred_saddles, cell), _nearest(ref_saddles, cancelled, cell)
+    stratum = _stratum(sample, crystals, prototypes=False)
     return [
         {
             "stratum": stratum,
@@ -65,23 +65,23 @@ def saddle_rows(sample, model_name: str, crystals: bool) -> list[dict]:
             "matched": id(p) not in strict,
             "matched_wide": id(p) not in wide,
             "matched_lenient": id(p) not in lenient,
-            "cancelled_nearby": (_nearest(p, cancelled, cell) or np.inf) <= MATCH_TOLERANCE_ANGSTROM,
+            "cancelled_nearby": bool(to_cancelled[i] <= MATCH_TOLERANCE_ANGSTROM),
             "persistence": p.persistence,
             "value": p.value,
             "flattest_curvature": min(abs(e) for e in p.eigenvalues),
-            "nearest_predicted_angstrom": _nearest(p, pred_saddles, cell),
+            "nearest_predicted_angstrom": None if np.isinf(to_kept[i]) else float(to_kept[i]),
         }
-        for p in ref_saddles
+        for i, p in enumerate(ref_saddles)
     ]
 
 
-def _nearest(point, predicted, cell) -> float | None:
-    """Periodic distance (Å) from `point` to the nearest of `predicted` (None if there is none)."""
+def _nearest(points, others, cell) -> np.ndarray:
+    """Periodic distance (Å) from each of `points` to the nearest of `others` (inf where there are none)."""
     from elfkit.analysis.critical import _periodic_distances
 
-    if not predicted:
-        return None
-    return float(_periodic_distances(np.array([p.frac for p in predicted]), np.array([point.frac]), cell).min())
+    if not points or not others:
+        return np.full(len(points), np.inf)
+    return _periodic_distances(np.array([p.frac for p in points]), np.array([p.frac for p in others]), cell).min(axis=1)
 
 
 def summary(rows: list[dict]) -> dict:
@@ -147,7 +147,7 @@ def main() -> None:
     model = get_model(args.model)
     opened = elfkit.data.open(args.dataset, split=args.split)
     crystals = opened.manifest.get("kind") == "relaxed-crystals"
-    score = partial(saddle_rows, model_name=args.model, crystals=crystals)
+    score = partial(saddle_rows, model=model, crystals=crystals)
     rows = [row for rows in parallel_map(score, list(opened), args.workers) for row in rows]
     strata = {s: summary([r for r in rows if r["stratum"] == s]) for s in dict.fromkeys(r["stratum"] for r in rows)}
     result = {"model": model.name, "model_sha256": model.sha256, "dataset": args.dataset, "split": args.split,
